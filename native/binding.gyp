@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "lifeline_fs",
+      "sources": ["lifeline_fs.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

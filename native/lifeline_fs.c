@@ -1,0 +1,157 @@
+/*
+ * The few Linux file system calls that Node does not expose and that a block
+ * device server cannot do without:
+ *
+ *   fallocate(PUNCH_HOLE)  so that TRIM and WRITE_ZEROES give space back;
+ *   fallocate(ZERO_RANGE)  so that WRITE_ZEROES with NO_HOLE is cheap;
+ *   lseek(SEEK_DATA/HOLE)  so that BLOCK_STATUS tells holes from data truthfully.
+ *
+ * Each runs on the libuv thread pool (these calls can take milliseconds on a
+ * large range, and the event loop serves every client) and settles a promise.
+ * Errors carry the errno name in `code`, as Node's own fs errors do, so that
+ * callers can tell "not supported here" (EOPNOTSUPP) from a real failure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <node_api.h>
+
+enum op { OP_PUNCH, OP_ZERO, OP_SEEK_DATA, OP_SEEK_HOLE, OP_SEEK_END };
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  enum op op;
+  int fd;
+  int64_t offset;
+  int64_t length;
+  int64_t result;
+  int err;
+} call_t;
+
+static void execute(napi_env env, void *data) {
+  call_t *c = data;
+  (void)env;
+  c->err = 0;
+  switch (c->op) {
+  case OP_PUNCH:
+    if (fallocate(c->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, c->offset, c->length) != 0)
+      c->err = errno;
+    break;
+  case OP_ZERO:
+    if (fallocate(c->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, c->offset, c->length) != 0)
+      c->err = errno;
+    break;
+  case OP_SEEK_DATA:
+  case OP_SEEK_HOLE: {
+    off_t r = lseek(c->fd, c->offset, c->op == OP_SEEK_DATA ? SEEK_DATA : SEEK_HOLE);
+    if (r < 0) {
+      /* ENXIO: no data (or hole) at or after offset; the caller maps it to the end. */
+      if (errno == ENXIO) c->result = -1;
+      else c->err = errno;
+    } else {
+      c->result = r;
+    }
+    break;
+  }
+  case OP_SEEK_END: {
+    /* The size of a block device: fstat reports 0 for them. */
+    off_t r = lseek(c->fd, 0, SEEK_END);
+    if (r < 0) c->err = errno;
+    else c->result = r;
+    break;
+  }
+  }
+}
+
+static const char *errno_code(int err) {
+  switch (err) {
+  case EOPNOTSUPP: return "EOPNOTSUPP";
+  case EBADF: return "EBADF";
+  case EINVAL: return "EINVAL";
+  case EIO: return "EIO";
+  case ENOSPC: return "ENOSPC";
+  case EFBIG: return "EFBIG";
+  case ENODEV: return "ENODEV";
+  case ESPIPE: return "ESPIPE";
+  case EPERM: return "EPERM";
+  case EROFS: return "EROFS";
+  case EINTR: return "EINTR";
+  default: return "EUNKNOWN";
+  }
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  call_t *c = data;
+  napi_value value;
+  if (status == napi_ok && c->err == 0) {
+    napi_create_double(env, (double)c->result, &value);
+    napi_resolve_deferred(env, c->deferred, value);
+  } else {
+    int err = c->err ? c->err : EINTR;
+    napi_value msg, code, errno_value;
+    napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &msg);
+    napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
+    napi_create_error(env, code, msg, &value);
+    napi_create_int32(env, -err, &errno_value);
+    napi_set_named_property(env, value, "errno", errno_value);
+    napi_reject_deferred(env, c->deferred, value);
+  }
+  napi_delete_async_work(env, c->work);
+  free(c);
+}
+
+static napi_value start(napi_env env, napi_callback_info info, enum op op, size_t nargs) {
+  size_t argc = 3;
+  napi_value argv[3], promise, name;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < nargs) {
+    napi_throw_type_error(env, NULL, "wrong number of arguments");
+    return NULL;
+  }
+  call_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  c->op = op;
+  double offset = 0, length = 0;
+  if (napi_get_value_int32(env, argv[0], &c->fd) != napi_ok ||
+      (nargs > 1 && napi_get_value_double(env, argv[1], &offset) != napi_ok) ||
+      (nargs > 2 && napi_get_value_double(env, argv[2], &length) != napi_ok)) {
+    free(c);
+    napi_throw_type_error(env, NULL, "fd, offset and length must be numbers");
+    return NULL;
+  }
+  c->offset = (int64_t)offset;
+  c->length = (int64_t)length;
+  napi_create_promise(env, &c->deferred, &promise);
+  napi_create_string_utf8(env, "lifeline_fs", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, execute, complete, c, &c->work);
+  napi_queue_async_work(env, c->work);
+  return promise;
+}
+
+static napi_value punch_hole(napi_env env, napi_callback_info info) { return start(env, info, OP_PUNCH, 3); }
+static napi_value zero_range(napi_env env, napi_callback_info info) { return start(env, info, OP_ZERO, 3); }
+static napi_value seek_data(napi_env env, napi_callback_info info) { return start(env, info, OP_SEEK_DATA, 2); }
+static napi_value seek_hole(napi_env env, napi_callback_info info) { return start(env, info, OP_SEEK_HOLE, 2); }
+
+static napi_value seek_end(napi_env env, napi_callback_info info) { return start(env, info, OP_SEEK_END, 1); }
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL},
+    {"zeroRange", NULL, zero_range, NULL, NULL, NULL, napi_default, NULL},
+    {"seekData", NULL, seek_data, NULL, NULL, NULL, napi_default, NULL},
+    {"seekHole", NULL, seek_hole, NULL, NULL, NULL, napi_default, NULL},
+    {"seekEnd", NULL, seek_end, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,59 @@
+/**
+ * The one interface that every disk in Lifeline is served through: production
+ * stores, replicas, point-in-time views, overlays and test doubles. Layers wrap
+ * it (as nbdkit filters wrap plugins); the NBD server knows nothing else.
+ *
+ * Contract:
+ * - Callers check ranges before calling: 0 <= offset, offset + length <= size.
+ *   (The NBD server does this once, at the boundary.)
+ * - `write` may keep no reference to `data` after its promise settles: the
+ *   caller reuses the buffer. A device that must keep the bytes copies them.
+ * - A write that resolved is readable at once by any caller; it is durable after
+ *   a later `flush` resolves, or at once when written with `fua`.
+ * - `flush` covers every write that resolved before `flush` was called, from
+ *   any caller (this is what makes NBD multi-conn safe).
+ * - `extents` tells allocation truthfully: `hole` only where reading gives
+ *   zeroes and no storage is used, `zero` only where reading gives zeroes.
+ */
+export interface BlockDevice {
+  readonly size: number;
+  readonly readOnly: boolean;
+  read(offset: number, length: number): Promise<Buffer>;
+  write(offset: number, data: Buffer, fua?: boolean): Promise<void>;
+  writeZeroes(offset: number, length: number, options?: ZeroOptions): Promise<void>;
+  trim(offset: number, length: number): Promise<void>;
+  flush(): Promise<void>;
+  extents(offset: number, length: number): Promise<Extent[]>;
+  close(): Promise<void>;
+  /**
+   * Optional fast path: read into the caller's buffer (the NBD server reads
+   * straight into its reply, saving a copy and an allocation per request).
+   */
+  readInto?(buffer: Buffer, bufferOffset: number, offset: number, length: number): Promise<void>;
+}
+
+export interface ZeroOptions {
+  /** Make the range durable before resolving. */
+  fua?: boolean;
+  /** Keep the range allocated (write real zeroes instead of a hole). */
+  noHole?: boolean;
+  /** Fail with `NotSupportedError` rather than zero slowly (byte by byte). */
+  fast?: boolean;
+}
+
+/** A run of bytes with the same allocation state; runs cover a range in order. */
+export interface Extent {
+  length: number;
+  /** No storage behind it (reads as zeroes). */
+  hole: boolean;
+  /** Reads as zeroes. Always true for holes. */
+  zero: boolean;
+}
+
+/** Appends an extent, merging it with the previous one when their states match. */
+export function pushExtent(extents: Extent[], length: number, hole: boolean, zero: boolean): void {
+  if (length <= 0) return;
+  const last = extents[extents.length - 1];
+  if (last && last.hole === hole && last.zero === zero) last.length += length;
+  else extents.push({ length, hole, zero });
+}

@@ -1,0 +1,13 @@
+export type { BlockDevice, Extent, ZeroOptions } from "./block-device.js";
+export { pushExtent } from "./block-device.js";
+export {
+  BlockDeviceError,
+  DeviceIoError,
+  NoSpaceError,
+  NotSupportedError,
+  ReadOnlyError,
+  fromSystemError,
+} from "./errors.js";
+export { FileDevice, type FileDeviceOptions } from "./file-device.js";
+export { MemoryDevice } from "./memory-device.js";
+export { Flusher } from "./flusher.js";

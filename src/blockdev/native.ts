@@ -1,0 +1,31 @@
+/**
+ * The native helpers (native/lifeline_fs.c): hole punching, zeroing and
+ * SEEK_DATA/SEEK_HOLE, which Node's fs does not offer. Built by `npm install`.
+ */
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+export interface NativeFs {
+  punchHole(fd: number, offset: number, length: number): Promise<number>;
+  zeroRange(fd: number, offset: number, length: number): Promise<number>;
+  /** The next offset >= `offset` holding data, or -1 when there is none. */
+  seekData(fd: number, offset: number): Promise<number>;
+  /** The next offset >= `offset` in a hole (the end of file counts), or -1. */
+  seekHole(fd: number, offset: number): Promise<number>;
+  seekEnd(fd: number): Promise<number>;
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+function load(): NativeFs {
+  const require = createRequire(import.meta.url);
+  const file = path.join(root, "native/build/Release/lifeline_fs.node");
+  try {
+    return require(file) as NativeFs;
+  } catch (cause) {
+    throw new Error(`the native helper ${file} is missing or broken; run "npm install" (it builds it with node-gyp)`, { cause });
+  }
+}
+
+export const nativeFs: NativeFs = load();
