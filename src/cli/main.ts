@@ -1,0 +1,20 @@
+/** The `lifeline` command. */
+import { Command } from "commander";
+import { registerNbdCommands } from "./nbd.js";
+import { registerDemoCommand } from "./demo.js";
+
+const program = new Command("lifeline")
+  .description("Lifeline: continuous data protection and disaster recovery for virtual machines")
+  .showHelpAfterError();
+
+registerNbdCommands(program);
+registerDemoCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.stderr.write(`lifeline: ${err instanceof Error ? err.message : String(err)}\n`);
+  const hint = (err as { hint?: string }).hint;
+  if (hint) process.stderr.write(`hint: ${hint}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,246 @@
+/**
+ * One client: the handshake, then the transmission phase, on one socket.
+ *
+ * Memory is bounded whatever the client does: an option's data is capped (see
+ * OptionReader); requests in flight are capped in count and bytes, and so are
+ * replies waiting in the socket for a client that does not read them. Past a
+ * cap the socket is paused, so TCP pushes back on the client instead of us
+ * buffering. A protocol error ends this connection alone, with a log line.
+ */
+import type net from "node:net";
+import { NbdProtocolError } from "./errors.js";
+import type { ExportProvider, NbdExport } from "./exports.js";
+import { greeting } from "./handshake.js";
+import type { Logger } from "./logger.js";
+import { Negotiation, optionName, type Outcome } from "./negotiation.js";
+import { OptionReader } from "./option-reader.js";
+import { Cmd, FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES } from "./protocol.js";
+import { RequestReader, type NbdRequest } from "./request-reader.js";
+import { Transmission } from "./transmission.js";
+
+export interface ConnectionLimits {
+  maxOptionBytes: number;
+  maxInflightRequests: number;
+  maxInflightBytes: number;
+  maxQueuedReplyBytes: number;
+  handshakeTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  maxOptionBytes: 64 * 1024,
+  maxInflightRequests: 256,
+  maxInflightBytes: 96 * 1024 * 1024,
+  maxQueuedReplyBytes: 64 * 1024 * 1024,
+  handshakeTimeoutMs: 30_000,
+};
+
+type Phase = "handshake" | "transmission" | "draining" | "closed";
+
+export class Connection {
+  readonly id: number;
+  readonly #socket: net.Socket;
+  readonly #provider: ExportProvider;
+  readonly #limits: ConnectionLimits;
+  readonly #log: Logger;
+  readonly #options: OptionReader;
+  readonly #negotiation: Negotiation;
+  readonly #requests: RequestReader;
+  #phase: Phase = "handshake";
+  #transmission: Transmission | null = null;
+  #exp: NbdExport | null = null;
+  #handshaking = false;
+  #handshakeTimer: NodeJS.Timeout | null;
+  #inflight = 0;
+  #inflightBytes = 0;
+  #paused = false;
+  #idle: (() => void) | null = null;
+  readonly closed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  constructor(id: number, socket: net.Socket, provider: ExportProvider, limits: ConnectionLimits, log: Logger) {
+    this.id = id;
+    this.#socket = socket;
+    this.#provider = provider;
+    this.#limits = limits;
+    this.#log = log;
+    this.#options = new OptionReader(limits.maxOptionBytes);
+    this.#negotiation = new Negotiation(provider, (reply) => this.#write([reply]));
+    this.#requests = new RequestReader((req) => this.#onRequest(req));
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#handshakeTimer = setTimeout(() => this.#abort("the handshake took too long"), limits.handshakeTimeoutMs);
+
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.on("drain", () => this.#maybeResume());
+    socket.on("error", (err) => this.#log.debug({ conn: id, err: err.message }, "socket error"));
+    socket.on("close", () => void this.#onClose());
+    socket.write(greeting());
+  }
+
+  /** Stops taking requests, lets those in flight finish, then hangs up. */
+  async drain(): Promise<void> {
+    if (this.#phase === "closed") return;
+    if (this.#phase === "handshake") {
+      this.#socket.destroy();
+      return this.closed;
+    }
+    this.#phase = "draining";
+    this.#socket.pause();
+    await this.#whenIdle();
+    this.#socket.end();
+    return this.closed;
+  }
+
+  #onData(chunk: Buffer): void {
+    try {
+      if (this.#phase === "transmission") this.#requests.feed(chunk);
+      else if (this.#phase === "handshake") {
+        this.#options.feed(chunk);
+        void this.#handshake();
+      }
+    } catch (err) {
+      this.#protocolError(err);
+    }
+  }
+
+  /** Answers the options that have arrived, one at a time, in order. */
+  async #handshake(): Promise<void> {
+    if (this.#handshaking) return;
+    this.#handshaking = true;
+    try {
+      for (;;) {
+        const item = this.#options.take();
+        if (!item || this.#phase !== "handshake") return;
+        if (item.kind === "client-flags") {
+          this.#clientFlags(item.flags);
+          continue;
+        }
+        this.#socket.pause();
+        const outcome: Outcome =
+          item.kind === "option"
+            ? await this.#negotiation.option(item.option, item.data)
+            : this.#negotiation.tooBig(item.option, item.length);
+        this.#log.debug({ conn: this.id, option: optionName(item.option), next: outcome.next }, "option");
+        if (this.#phase !== "handshake") return;
+        if (outcome.next === "close") return this.#abort(outcome.reason, "info");
+        if (outcome.next === "transmission") return this.#startTransmission(outcome.exp);
+        this.#socket.resume();
+      }
+    } catch (err) {
+      this.#protocolError(err);
+    } finally {
+      this.#handshaking = false;
+    }
+  }
+
+  #clientFlags(flags: number): void {
+    if (!(flags & FLAG_FIXED_NEWSTYLE)) throw new NbdProtocolError("the client does not speak fixed newstyle");
+    if (flags & ~(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES)) {
+      throw new NbdProtocolError(`unknown client flags 0x${flags.toString(16)}`);
+    }
+    this.#negotiation.choices.noZeroes = (flags & FLAG_NO_ZEROES) !== 0;
+  }
+
+  #startTransmission(exp: NbdExport): void {
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+    this.#exp = exp;
+    this.#transmission = new Transmission(exp, this.#negotiation.choices, {
+      send: (buffers) => this.#write(buffers),
+      log: this.#log,
+    });
+    this.#phase = "transmission";
+    this.#log.debug({ conn: this.id, export: exp.name, ...this.#negotiation.choices }, "transmission starts");
+    const rest = this.#options.rest();
+    this.#socket.resume();
+    if (rest.length > 0) this.#onData(rest);
+  }
+
+  #onRequest(req: NbdRequest): void {
+    if (req.type === Cmd.DISC) {
+      void this.drain();
+      return;
+    }
+    const bytes = req.type === Cmd.READ || req.type === Cmd.WRITE ? req.length : 0;
+    this.#inflight++;
+    this.#inflightBytes += bytes;
+    if (this.#inflight >= this.#limits.maxInflightRequests || this.#inflightBytes >= this.#limits.maxInflightBytes) {
+      this.#pause();
+    }
+    void this.#transmission!.serve(req).then(() => this.#done(bytes));
+  }
+
+  #done(bytes: number): void {
+    this.#inflight--;
+    this.#inflightBytes -= bytes;
+    if (this.#inflight === 0 && this.#idle) {
+      const idle = this.#idle;
+      this.#idle = null;
+      idle();
+    }
+    this.#maybeResume();
+  }
+
+  #write(buffers: Buffer[]): void {
+    if (this.#phase === "closed" || this.#socket.destroyed) return;
+    if (buffers.length === 1) this.#socket.write(buffers[0]!);
+    else {
+      this.#socket.cork();
+      for (const b of buffers) this.#socket.write(b);
+      this.#socket.uncork();
+    }
+    if (this.#socket.writableLength >= this.#limits.maxQueuedReplyBytes) this.#pause();
+  }
+
+  #pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#socket.pause();
+  }
+
+  #maybeResume(): void {
+    if (!this.#paused || this.#phase !== "transmission") return;
+    if (this.#inflight * 2 > this.#limits.maxInflightRequests) return;
+    if (this.#inflightBytes * 2 > this.#limits.maxInflightBytes) return;
+    if (this.#socket.writableLength * 2 > this.#limits.maxQueuedReplyBytes) return;
+    this.#paused = false;
+    this.#socket.resume();
+  }
+
+  #whenIdle(): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#idle = resolve));
+  }
+
+  #protocolError(err: unknown): void {
+    if (!(err instanceof NbdProtocolError)) {
+      this.#log.error({ conn: this.id, err }, "internal error serving a client; dropping it");
+    }
+    this.#abort(err instanceof Error ? err.message : String(err));
+  }
+
+  #abort(reason: string, level: "warn" | "info" = "warn"): void {
+    if (this.#phase === "closed") return;
+    this.#log[level]({ conn: this.id, export: this.#exp?.name, remote: this.#socket.remoteAddress }, `closing connection: ${reason}`);
+    this.#phase = "draining";
+    this.#socket.destroy();
+  }
+
+  async #onClose(): Promise<void> {
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    if (this.#phase !== "draining" && this.#requests.midRequest) {
+      this.#log.info({ conn: this.id, export: this.#exp?.name }, "client hung up in the middle of a request");
+    }
+    this.#phase = "closed";
+    // Requests still running finish on the device; their replies have nowhere to go.
+    await this.#whenIdle();
+    const exp = this.#exp;
+    this.#exp = null;
+    try {
+      if (exp) await this.#provider.release?.(exp);
+    } catch (err) {
+      this.#log.error({ conn: this.id, err }, "releasing an export failed");
+    }
+    this.#resolveClosed();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The transmission phase's input, parsed without a socket: 28-byte requests,
+ * each WRITE followed by its data. This is the hot path: a request whose data
+ * lies within one socket chunk is handed on as a view of that chunk (no copy);
+ * data that spans chunks is gathered into one buffer. Nothing is validated
+ * here beyond framing (magic, and a WRITE's length, which decides how many
+ * bytes to read): ranges and flags are the server's business.
+ */
+import { NbdProtocolError } from "./errors.js";
+import { Cmd, CMD_NAMES, MAX_BLOCK_BYTES, REQUEST_BYTES, REQUEST_MAGIC } from "./protocol.js";
+
+export interface NbdRequest {
+  flags: number;
+  type: number;
+  /** The client's cookie (handle), as the two halves it is echoed back with. */
+  cookieHi: number;
+  cookieLo: number;
+  /** May exceed 2^53 only for nonsense offsets, which then fail range checks. */
+  offset: number;
+  length: number;
+  /** A WRITE's data; valid until the request's reply has been sent. */
+  data: Buffer | null;
+}
+
+export class RequestReader {
+  readonly #onRequest: (request: NbdRequest) => void;
+  readonly #header = Buffer.alloc(REQUEST_BYTES);
+  #headerBytes = 0;
+  /** The WRITE whose data is being gathered, and how much of it has arrived. */
+  #pending: NbdRequest | null = null;
+  #pendingBytes = 0;
+
+  constructor(onRequest: (request: NbdRequest) => void) {
+    this.#onRequest = onRequest;
+  }
+
+  feed(chunk: Buffer): void {
+    let at = 0;
+    const end = chunk.length;
+    while (at < end) {
+      if (this.#pending) {
+        at = this.#gather(chunk, at);
+        continue;
+      }
+      if (this.#headerBytes === 0 && end - at >= REQUEST_BYTES) {
+        at = this.#request(chunk, at, chunk, end);
+        continue;
+      }
+      const n = Math.min(REQUEST_BYTES - this.#headerBytes, end - at);
+      chunk.copy(this.#header, this.#headerBytes, at, at + n);
+      this.#headerBytes += n;
+      at += n;
+      if (this.#headerBytes === REQUEST_BYTES) {
+        this.#headerBytes = 0;
+        at = this.#request(this.#header, 0, chunk, at);
+      }
+    }
+  }
+
+  /** Whether a request is half read (the connection may only end cleanly between requests). */
+  get midRequest(): boolean {
+    return this.#headerBytes > 0 || this.#pending !== null;
+  }
+
+  /**
+   * Parses the header at `buf[pos]`; a WRITE's data starts at `dataChunk[dataAt]`
+   * (the same buffer, or the chunk after a staged header). Returns the position
+   * in `dataChunk` after the header and whatever of the data it consumed.
+   */
+  #request(buf: Buffer, pos: number, dataChunk: Buffer, dataAt: number): number {
+    const magic = buf.readUInt32BE(pos);
+    if (magic !== REQUEST_MAGIC) {
+      throw new NbdProtocolError(`bad request magic 0x${magic.toString(16).padStart(8, "0")}`);
+    }
+    const request: NbdRequest = {
+      flags: buf.readUInt16BE(pos + 4),
+      type: buf.readUInt16BE(pos + 6),
+      cookieHi: buf.readUInt32BE(pos + 8),
+      cookieLo: buf.readUInt32BE(pos + 12),
+      offset: buf.readUInt32BE(pos + 16) * 4294967296 + buf.readUInt32BE(pos + 20),
+      length: buf.readUInt32BE(pos + 24),
+      data: null,
+    };
+    const headerEnd = buf === dataChunk ? pos + REQUEST_BYTES : dataAt;
+    if (request.type !== Cmd.WRITE || request.length === 0) {
+      this.#onRequest(request);
+      return headerEnd;
+    }
+    if (request.length > MAX_BLOCK_BYTES) {
+      throw new NbdProtocolError(
+        `${CMD_NAMES[request.type]} of ${request.length} bytes is over the ${MAX_BLOCK_BYTES}-byte limit`,
+      );
+    }
+    const available = dataChunk.length - headerEnd;
+    if (available >= request.length) {
+      request.data = dataChunk.subarray(headerEnd, headerEnd + request.length);
+      this.#onRequest(request);
+      return headerEnd + request.length;
+    }
+    request.data = Buffer.allocUnsafe(request.length);
+    dataChunk.copy(request.data, 0, headerEnd);
+    this.#pending = request;
+    this.#pendingBytes = available;
+    return dataChunk.length;
+  }
+
+  #gather(chunk: Buffer, at: number): number {
+    const request = this.#pending!;
+    const n = Math.min(request.length - this.#pendingBytes, chunk.length - at);
+    chunk.copy(request.data!, this.#pendingBytes, at, at + n);
+    this.#pendingBytes += n;
+    if (this.#pendingBytes === request.length) {
+      this.#pending = null;
+      this.#onRequest(request);
+    }
+    return at + n;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The transmission phase of one connection: requests in, device calls, replies
+ * out. Requests run concurrently and complete in any order (as the protocol
+ * allows); each reply goes out in one corked write, so replies never
+ * interleave. Every request is checked here, once, before a device sees it
+ * (nbdkit's server/backend.c does the same): range, flags, permissions.
+ *
+ * This is the hot path: no closures or objects per request beyond the request
+ * itself and its promise, reads land straight in the reply buffer.
+ */
+import type { BlockDevice } from "../blockdev/index.js";
+import { NbdRequestError, toErrno } from "./errors.js";
+import type { NbdExport } from "./exports.js";
+import type { Logger } from "./logger.js";
+import type { Choices } from "./negotiation.js";
+import {
+  BASE_ALLOCATION_ID,
+  CF,
+  Cmd,
+  CMD_NAMES,
+  Errno,
+  MAX_BLOCK_BYTES,
+  REPLY_FLAG_DONE,
+  SIMPLE_REPLY_BYTES,
+  STATE_HOLE,
+  STATE_ZERO,
+} from "./protocol.js";
+import {
+  OFFSET_DATA_HEADER_BYTES,
+  blockStatusChunk,
+  errorChunk,
+  offsetHoleChunk,
+  simpleReply,
+  writeOffsetDataHeader,
+  writeSimpleReply,
+} from "./replies.js";
+import type { NbdRequest } from "./request-reader.js";
+
+/** Reads at least this long are split into data and hole chunks with structured replies. */
+const SPARSE_READ_MIN_BYTES = 256 * 1024;
+/** A BLOCK_STATUS reply describes at most this many extents. */
+const MAX_STATUS_EXTENTS = 1024;
+
+const ALLOWED_FLAGS: Record<number, number> = {
+  [Cmd.READ]: CF.FUA | CF.DF,
+  [Cmd.WRITE]: CF.FUA,
+  [Cmd.FLUSH]: 0,
+  [Cmd.TRIM]: CF.FUA,
+  [Cmd.CACHE]: 0,
+  [Cmd.WRITE_ZEROES]: CF.FUA | CF.NO_HOLE | CF.FAST_ZERO,
+  [Cmd.BLOCK_STATUS]: CF.REQ_ONE,
+  [Cmd.DISC]: 0,
+};
+
+export interface ReplySink {
+  /** Sends one whole reply (one or more buffers, written together). */
+  send(buffers: Buffer[]): void;
+  log: Logger;
+}
+
+export class Transmission {
+  readonly exp: NbdExport;
+  readonly #device: BlockDevice;
+  readonly #choices: Choices;
+  readonly #sink: ReplySink;
+
+  constructor(exp: NbdExport, choices: Choices, sink: ReplySink) {
+    this.exp = exp;
+    this.#device = exp.device;
+    this.#choices = choices;
+    this.#sink = sink;
+  }
+
+  /** Serves one request; resolves once its reply is sent. Never rejects. */
+  async serve(req: NbdRequest): Promise<void> {
+    const problem = this.#check(req);
+    if (problem) return this.#fail(req, problem);
+    try {
+      switch (req.type) {
+        case Cmd.READ:
+          return await this.#read(req);
+        case Cmd.WRITE:
+          await this.#device.write(req.offset, req.data!, (req.flags & CF.FUA) !== 0);
+          break;
+        case Cmd.FLUSH:
+          await this.#device.flush();
+          break;
+        case Cmd.TRIM:
+          await this.#device.trim(req.offset, req.length);
+          if (req.flags & CF.FUA) await this.#device.flush();
+          break;
+        case Cmd.WRITE_ZEROES:
+          await this.#device.writeZeroes(req.offset, req.length, {
+            fua: (req.flags & CF.FUA) !== 0,
+            noHole: (req.flags & CF.NO_HOLE) !== 0,
+            fast: (req.flags & CF.FAST_ZERO) !== 0,
+          });
+          break;
+        case Cmd.CACHE:
+          // Advisory; the page cache serves the reads that follow well enough.
+          break;
+        case Cmd.BLOCK_STATUS:
+          return await this.#blockStatus(req);
+      }
+      this.#sink.send([simpleReply(req.cookieHi, req.cookieLo, 0)]);
+    } catch (err) {
+      const errno = toErrno(err);
+      const message = err instanceof Error ? err.message : String(err);
+      if (errno === Errno.EIO) this.#sink.log.error({ err, export: this.exp.name, command: CMD_NAMES[req.type] }, "device error");
+      this.#fail(req, new NbdRequestError(errno, message));
+    }
+  }
+
+  /** Why the request cannot be served, or null. */
+  #check(req: NbdRequest): NbdRequestError | null {
+    const name = CMD_NAMES[req.type];
+    const allowed = ALLOWED_FLAGS[req.type];
+    if (allowed === undefined) return new NbdRequestError(Errno.EINVAL, `command ${req.type} is not supported`);
+    if (req.flags & ~allowed) return new NbdRequestError(Errno.EINVAL, `${name} does not take flags 0x${(req.flags & ~allowed).toString(16)}`);
+    const dev = this.#device;
+    const writes = req.type === Cmd.WRITE || req.type === Cmd.WRITE_ZEROES || req.type === Cmd.TRIM;
+    if (writes && dev.readOnly) return new NbdRequestError(Errno.EPERM, `export "${this.exp.name}" is read-only`);
+    if (req.type === Cmd.FLUSH) return null;
+    if (req.type === Cmd.BLOCK_STATUS && !this.#choices.baseAllocation) {
+      return new NbdRequestError(Errno.EINVAL, "BLOCK_STATUS needs the base:allocation meta context");
+    }
+    if (req.type === Cmd.READ && req.length > MAX_BLOCK_BYTES) {
+      return new NbdRequestError(Errno.EINVAL, `READ of ${req.length} bytes is over the ${MAX_BLOCK_BYTES}-byte limit`);
+    }
+    if (req.length === 0) return new NbdRequestError(Errno.EINVAL, `${name} of length 0`);
+    if (req.offset + req.length > dev.size) {
+      const errno = req.type === Cmd.WRITE || req.type === Cmd.WRITE_ZEROES ? Errno.ENOSPC : Errno.EINVAL;
+      return new NbdRequestError(errno, `${name} at ${req.offset}+${req.length} is past the end (${dev.size} bytes)`);
+    }
+    return null;
+  }
+
+  async #read(req: NbdRequest): Promise<void> {
+    const { offset, length } = req;
+    if (!this.#choices.structuredReplies) {
+      const reply = Buffer.allocUnsafe(SIMPLE_REPLY_BYTES + length);
+      await this.#readInto(reply, SIMPLE_REPLY_BYTES, offset, length);
+      writeSimpleReply(reply, 0, req.cookieHi, req.cookieLo, 0);
+      return this.#sink.send([reply]);
+    }
+    if (length >= SPARSE_READ_MIN_BYTES && !(req.flags & CF.DF)) {
+      const extents = await this.#device.extents(offset, length);
+      if (extents.length > 1 || extents[0]?.hole) return this.#sparseRead(req, extents);
+    }
+    const reply = Buffer.allocUnsafe(OFFSET_DATA_HEADER_BYTES + length);
+    await this.#readInto(reply, OFFSET_DATA_HEADER_BYTES, offset, length);
+    writeOffsetDataHeader(reply, 0, REPLY_FLAG_DONE, req.cookieHi, req.cookieLo, offset, length);
+    this.#sink.send([reply]);
+  }
+
+  /** A structured read as a run of data and hole chunks: holes cost 32 bytes, not their length. */
+  async #sparseRead(req: NbdRequest, extents: ReadonlyArray<{ length: number; hole: boolean }>): Promise<void> {
+    const chunks: Buffer[] = [];
+    let at = req.offset;
+    for (let i = 0; i < extents.length; i++) {
+      const e = extents[i]!;
+      const flags = i === extents.length - 1 ? REPLY_FLAG_DONE : 0;
+      if (e.hole) {
+        chunks.push(offsetHoleChunk(flags, req.cookieHi, req.cookieLo, at, e.length));
+      } else {
+        const chunk = Buffer.allocUnsafe(OFFSET_DATA_HEADER_BYTES + e.length);
+        await this.#readInto(chunk, OFFSET_DATA_HEADER_BYTES, at, e.length);
+        writeOffsetDataHeader(chunk, 0, flags, req.cookieHi, req.cookieLo, at, e.length);
+        chunks.push(chunk);
+      }
+      at += e.length;
+    }
+    this.#sink.send(chunks);
+  }
+
+  async #readInto(buffer: Buffer, bufferOffset: number, offset: number, length: number): Promise<void> {
+    if (this.#device.readInto) return this.#device.readInto(buffer, bufferOffset, offset, length);
+    const data = await this.#device.read(offset, length);
+    data.copy(buffer, bufferOffset);
+  }
+
+  async #blockStatus(req: NbdRequest): Promise<void> {
+    const extents = await this.#device.extents(req.offset, req.length);
+    const limit = req.flags & CF.REQ_ONE ? 1 : MAX_STATUS_EXTENTS;
+    const descriptors = extents.slice(0, limit).map((e) => ({
+      length: e.length,
+      flags: (e.hole ? STATE_HOLE : 0) | (e.zero ? STATE_ZERO : 0),
+    }));
+    if (descriptors.length === 0) descriptors.push({ length: req.length, flags: 0 });
+    this.#sink.send([blockStatusChunk(REPLY_FLAG_DONE, req.cookieHi, req.cookieLo, BASE_ALLOCATION_ID, descriptors)]);
+  }
+
+  #fail(req: NbdRequest, err: NbdRequestError): void {
+    if (this.#choices.structuredReplies && (req.type === Cmd.READ || req.type === Cmd.BLOCK_STATUS)) {
+      this.#sink.send([errorChunk(REPLY_FLAG_DONE, req.cookieHi, req.cookieLo, err.errno, err.message)]);
+    } else {
+      this.#sink.send([simpleReply(req.cookieHi, req.cookieLo, err.errno)]);
+    }
+    this.#sink.log.debug({ export: this.exp.name, command: CMD_NAMES[req.type], errno: err.errno, reason: err.message }, "request refused");
+  }
+}
