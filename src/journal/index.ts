@@ -1,0 +1,18 @@
+/**
+ * The journal: a protection group's writes at the recovery site, in order,
+ * with checkpoints; point-in-time views and copy-on-write overlays over it;
+ * promotion into the replica, limits, commit. See DESIGN.md, "Storage at the
+ * recovery site" and "Point-in-time views and overlays".
+ */
+export { Journal, type JournalCreateOptions, type JournalOpenOptions, type SegmentInfo } from "./journal.js";
+export type { AppendInput } from "./append-input.js";
+export { PitView } from "./pit-view.js";
+export { Overlay, type OverlayOptions } from "./overlay.js";
+export type { Checkpoint, CheckpointList } from "./checkpoints.js";
+export type { DiskInfo, GroupConfig, PinKind, PinRecord } from "./group-files.js";
+export type { JournalEvent, LimitLevel } from "./limits.js";
+export type { OpenReport } from "./journal-open.js";
+export type { PromoteOptions, PromoteResult } from "./promotion.js";
+export { verifyJournal, type VerifyResult } from "./verify.js";
+export { parsePointName, resolvePoint, type PointSpec } from "./point.js";
+export { JournalClosedError, JournalCorruptError, JournalError, JournalOrderError, PointNotFoundError } from "./errors.js";

@@ -1,0 +1,468 @@
+/**
+ * A protection group's journal at the recovery site: every write of the
+ * group's stream, in seq order, with checkpoints, over a replica that holds
+ * the state at the oldest retained point. This class ties the parts together:
+ * appends (appender.ts), the index (record-table.ts, range-index.ts), the
+ * open and its crash recovery (journal-open.ts), pins and PIT views;
+ * promotion, limits and commit live in their own files and are driven here.
+ *
+ * Seqs: records ≤ appliedThroughSeq are in the replica; the journal holds
+ * (appliedThroughSeq, lastSeq]; a view can open at any seq in
+ * [appliedThroughSeq, writtenSeq]. durableSeq is what replication ACKs.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import { FileDevice } from "../blockdev/index.js";
+import { Appender, type PendingRecord } from "./appender.js";
+import { type AppendInput, buildRecord } from "./append-input.js";
+import type { CheckpointList } from "./checkpoints.js";
+import { JournalClosedError, JournalError, PointNotFoundError } from "./errors.js";
+import { copyOverlay } from "./commit.js";
+import type { Overlay } from "./overlay.js";
+import * as files from "./group-files.js";
+import { type LoadedJournal, type OpenReport, loadJournal } from "./journal-open.js";
+import { type JournalEvent, LimitWatch, earlyPromotionTarget } from "./limits.js";
+import { PinSet } from "./pins.js";
+import { type Piece, type RangeIndex } from "./range-index.js";
+import type { RecordTable } from "./record-table.js";
+import type { Segment } from "./segment.js";
+import { type PromoteOptions, type PromoteResult, applyRecords, planPromotion } from "./promotion.js";
+import { HEADER_BYTES } from "./record.js";
+import { fsyncDir } from "./atomic-file.js";
+import { SNAPSHOT_FILE, writeSnapshot } from "./snapshot.js";
+
+export interface JournalCreateOptions {
+  disks: { name: string; sizeBytes: number }[];
+  firstSeq?: number;
+  segmentBytes?: number;
+  historyWindowMs?: number;
+  limitBytes?: number;
+  warnFraction?: number;
+}
+
+export interface JournalOpenOptions {
+  readOnly?: boolean;
+  /** Load the persisted index snapshot (default true). */
+  useSnapshot?: boolean;
+  /** Tests shrink the torn-tail window to match their tiny segments. */
+  tornWindowBytes?: number;
+  /** Overrides of group.json settings for this process. */
+  segmentBytes?: number;
+  historyWindowMs?: number;
+  limitBytes?: number;
+}
+
+export interface SegmentInfo {
+  name: string;
+  firstSeq: number;
+  lastSeq: number;
+  sizeBytes: number;
+}
+
+export class Journal {
+  readonly dir: string;
+  readonly readOnly: boolean;
+  readonly config: files.GroupConfig;
+  readonly openReport: OpenReport;
+  readonly #state: files.JournalState;
+  readonly #segments: Segment[];
+  readonly #table: RecordTable;
+  readonly #index: RangeIndex;
+  readonly #checkpoints: CheckpointList;
+  readonly #disksByName: Map<string, files.DiskInfo>;
+  readonly #replicas: Map<number, FileDevice>;
+  readonly #appender: Appender;
+  readonly #pins: PinSet;
+  readonly #limits: LimitWatch;
+  readonly #listeners = new Set<(e: JournalEvent) => void>();
+  #lastSeq: number;
+  #writtenSeq: number;
+  #durableSeq: number;
+  #writtenWaiters: { seq: number; resolve: () => void }[] = [];
+  #closed = false;
+  #promoting: Promise<unknown> = Promise.resolve();
+  #shrinking = false;
+  #stateWrites: Promise<unknown> = Promise.resolve();
+
+  private constructor(dir: string, readOnly: boolean, config: files.GroupConfig, state: files.JournalState, loaded: LoadedJournal, replicas: Map<number, FileDevice>) {
+    this.dir = dir;
+    this.readOnly = readOnly;
+    this.config = config;
+    this.#state = state;
+    this.openReport = loaded.report;
+    this.#segments = loaded.segments;
+    this.#table = loaded.table;
+    this.#index = loaded.index;
+    this.#checkpoints = loaded.checkpoints;
+    this.#replicas = replicas;
+    this.#disksByName = new Map(config.disks.map((d) => [d.name, d]));
+    this.#index.setFirstLiveSeq(state.appliedThroughSeq + 1);
+    this.#lastSeq = this.#writtenSeq = this.#durableSeq = Math.max(loaded.table.lastSeq, state.appliedThroughSeq);
+    this.#pins = new PinSet(state.pins);
+    this.#limits = new LimitWatch(config, (e) => this.emit(e));
+    this.#appender = new Appender({
+      dir: path.join(dir, files.SEGMENT_DIR),
+      segments: this.#segments,
+      segmentBytes: config.segmentBytes,
+      onWritten: (batch, seg, pos) => this.#onWritten(batch, seg, pos),
+      onDurable: (seq) => this.#onDurable(seq),
+    });
+  }
+
+  /** Creates a group's journal directory, with an empty sparse replica per disk. */
+  static async create(dir: string, options: JournalCreateOptions): Promise<Journal> {
+    const config: files.GroupConfig = {
+      version: 1,
+      disks: options.disks.map((d, id) => ({ id, name: d.name, sizeBytes: d.sizeBytes })),
+      firstSeq: options.firstSeq ?? 1,
+      segmentBytes: options.segmentBytes ?? files.DEFAULT_SEGMENT_BYTES,
+      historyWindowMs: options.historyWindowMs ?? files.DEFAULT_HISTORY_WINDOW_MS,
+      limitBytes: options.limitBytes ?? files.defaultLimitBytes(options.disks),
+      warnFraction: options.warnFraction ?? 0.75,
+    };
+    await fs.mkdir(path.join(dir, files.SEGMENT_DIR), { recursive: true });
+    for (const d of config.disks) {
+      await fs.mkdir(path.dirname(files.replicaPath(dir, d.name)), { recursive: true });
+      await (await FileDevice.open(files.replicaPath(dir, d.name), { sizeBytes: d.sizeBytes })).close();
+    }
+    await files.writeGroupConfig(dir, config);
+    return Journal.open(dir);
+  }
+
+  static async open(dir: string, options: JournalOpenOptions = {}): Promise<Journal> {
+    const readOnly = options.readOnly ?? false;
+    const stored = await files.readGroupConfig(dir);
+    const config: files.GroupConfig = {
+      ...stored,
+      segmentBytes: options.segmentBytes ?? stored.segmentBytes,
+      historyWindowMs: options.historyWindowMs ?? stored.historyWindowMs,
+      limitBytes: options.limitBytes ?? stored.limitBytes,
+    };
+    const state = await files.readJournalState(dir, config);
+    const replicas = new Map<number, FileDevice>();
+    for (const d of config.disks) replicas.set(d.id, await FileDevice.open(files.replicaPath(dir, d.name), { readOnly }));
+    const loaded = await loadJournal(dir, config, state, {
+      readOnly,
+      useSnapshot: options.useSnapshot ?? true,
+      ...(options.tornWindowBytes === undefined ? {} : { tornWindowBytes: options.tornWindowBytes }),
+    });
+    const journal = new Journal(dir, readOnly, config, state, loaded, replicas);
+    if (!readOnly && state.promotingToSeq !== undefined && state.promotingToSeq > state.appliedThroughSeq) {
+      // A promotion was cut short: finish it before any view reads the replica.
+      await journal.promote({ throughSeq: state.promotingToSeq, ignorePins: true });
+    }
+    return journal;
+  }
+
+  get disks(): files.DiskInfo[] {
+    return this.config.disks;
+  }
+
+  disk(name: string): files.DiskInfo {
+    const d = this.#disksByName.get(name);
+    if (!d) throw new PointNotFoundError(`no disk "${name}" in this group (it has ${this.config.disks.map((x) => x.name).join(", ")})`);
+    return d;
+  }
+
+  /** The replica's point: the oldest seq a view can show. */
+  get appliedThroughSeq(): number {
+    return this.#state.appliedThroughSeq;
+  }
+
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  get writtenSeq(): number {
+    return this.#writtenSeq;
+  }
+
+  /** The highest seq that is durable with everything before it: what replication ACKs. */
+  get durableSeq(): number {
+    return this.#durableSeq;
+  }
+
+  get checkpoints(): CheckpointList {
+    return this.#checkpoints;
+  }
+
+  get sizeBytes(): number {
+    return this.#segments.reduce((n, s) => n + s.sizeBytes, 0);
+  }
+
+  get segments(): SegmentInfo[] {
+    return this.#segments.map((s) => ({ name: s.name, firstSeq: s.firstSeq, lastSeq: s.lastSeq, sizeBytes: s.sizeBytes }));
+  }
+
+  /** Time of a retained record (the source's clock). */
+  timeOf(seq: number): number | undefined {
+    return this.#table.has(seq) ? this.#table.timeMs(seq) : undefined;
+  }
+
+  /** Bytes of memory the index holds, and for how many records. */
+  get indexMemory(): { bytes: number; records: number } {
+    return { bytes: this.#table.bytes + this.#index.bytes, records: this.#table.lastSeq - this.#table.firstSeq + 1 };
+  }
+
+  on(listener: (e: JournalEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Appends one record; resolves when it is durable. See AppendInput for buffer ownership. */
+  append(input: AppendInput): Promise<void> {
+    if (this.#closed || this.readOnly) return Promise.reject(new JournalClosedError(this.#closed ? "the journal is closed" : "the journal is open read-only"));
+    return new Promise<void>((resolve, reject) => {
+      const record = buildRecord(input, this.#lastSeq + 1, this.#disksByName, resolve, reject);
+      this.#lastSeq = input.seq;
+      this.#appender.enqueue(record);
+    });
+  }
+
+  /** Resolves once `seq` is written (readable by views). */
+  whenWritten(seq: number): Promise<void> {
+    if (seq <= this.#writtenSeq) return Promise.resolve();
+    if (seq > this.#lastSeq) return Promise.reject(new PointNotFoundError(`seq ${seq} is not in the journal (last is ${this.#lastSeq})`));
+    return new Promise((resolve) => this.#writtenWaiters.push({ seq, resolve }));
+  }
+
+  // ---- pins ----
+
+  get pins(): files.PinRecord[] {
+    return this.#pins.list();
+  }
+
+  /** Pins a seq for a test or failover: promotion never passes it. Persisted. */
+  async pin(seq: number, owner: string, kind: files.PinKind = "other"): Promise<files.PinRecord> {
+    this.#checkViewable(seq);
+    const pin = this.#pins.add(seq, owner, kind);
+    await this.#saveState();
+    return pin;
+  }
+
+  async unpin(id: string): Promise<void> {
+    if (this.#pins.remove(id)) await this.#saveState();
+  }
+
+  // ---- what PIT views read (PitSource) ----
+
+  /** Pins `seq` in memory for a view; undone by releaseView. */
+  async retainView(seq: number): Promise<void> {
+    this.#checkViewable(seq);
+    this.#pins.retain(seq);
+    await this.whenWritten(seq);
+  }
+
+  releaseView(seq: number): void {
+    this.#pins.release(seq);
+  }
+
+  resolve(disk: number, seq: number, offset: number, length: number): Piece[] {
+    return this.#index.resolve(this.#table, disk, seq, offset, length);
+  }
+
+  windowBytes(disk: number): number {
+    return this.#index.windowBytes(disk);
+  }
+
+  /** Reads disk bytes [diskOffset, diskOffset+length) from WRITE record `seq`. */
+  readPiece(seq: number, diskOffset: number, buffer: Buffer, bufferOffset: number, length: number): Promise<void> {
+    return this.readRecord(seq, diskOffset - this.#table.offset(seq), buffer, bufferOffset, length);
+  }
+
+  /** Reads `length` bytes of record `seq`'s payload, from `delta` into it. */
+  readRecord(seq: number, delta: number, buffer: Buffer, bufferOffset: number, length: number): Promise<void> {
+    return this.#segmentOf(seq).read(buffer, bufferOffset, length, this.#table.dataPos(seq) + delta);
+  }
+
+  replica(disk: number): FileDevice {
+    return this.#replicas.get(disk)!;
+  }
+
+  /** A retained record's header fields (for promotion, export and inspection). */
+  record(seq: number): ReturnType<RecordTable["row"]> {
+    return this.#table.row(seq);
+  }
+
+  emit(event: JournalEvent): void {
+    for (const l of this.#listeners) l(event);
+  }
+
+  async saveSnapshot(): Promise<void> {
+    if (this.readOnly) return;
+    await this.#appender.drain();
+    const firstSeq = this.#table.firstSeq;
+    const lastSeq = this.#durableSeq >= firstSeq ? Math.min(this.#durableSeq, this.#table.lastSeq) : firstSeq - 1;
+    await writeSnapshot(path.join(this.dir, files.SEGMENT_DIR, SNAPSHOT_FILE), {
+      version: 1,
+      firstSeq,
+      lastSeq,
+      segments: this.segments.filter((s) => s.lastSeq <= lastSeq),
+      checkpoints: this.#checkpoints.list().filter((c) => c.seq <= lastSeq),
+    }, this.#table);
+  }
+
+  async close(options: { snapshot?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    await this.#appender.drain();
+    if (!this.readOnly && (options.snapshot ?? true) && !this.#appender.failure) await this.saveSnapshot();
+    this.#closed = true;
+    for (const s of this.#segments) s.close();
+    for (const r of this.#replicas.values()) await r.close();
+  }
+
+  /**
+   * Failover commit: fold the journal through `seq`, plus each disk's overlay,
+   * into the replicas; the history after `seq` is dropped. Persisted phase by
+   * phase: after a crash, call it again with the same seq and it finishes.
+   */
+  async commit(seq: number, overlays: ReadonlyMap<string, Overlay>, onProgress?: (phase: string, done: number, total: number) => void): Promise<void> {
+    const st = this.#state;
+    if (st.commit && st.commit.seq !== seq) throw new JournalError(`a commit to seq ${st.commit.seq} is under way; finish it first`);
+    if (!st.commit) {
+      if (seq < st.appliedThroughSeq) throw new PointNotFoundError(`seq ${seq} is older than the replica's point ${st.appliedThroughSeq}`);
+      await this.whenWritten(seq);
+      await this.#appender.drain();
+      st.commit = { seq, phase: "journal" };
+      await this.#saveState();
+    }
+    if (st.commit!.phase === "journal") {
+      await this.promote({ throughSeq: seq, ignorePins: true, onProgress: (d, t) => onProgress?.("journal", d, t) });
+      st.commit = { seq, phase: "overlay" };
+      await this.#saveState();
+    }
+    if (st.commit!.phase === "overlay") {
+      for (const [name, overlay] of overlays) {
+        await copyOverlay(overlay, this.replica(this.disk(name).id), (d, t) => onProgress?.(`overlay ${name}`, d, t));
+      }
+      for (const r of this.#replicas.values()) await r.flush();
+      st.commit = { seq, phase: "done" };
+      st.appliedThroughSeq = Math.max(st.appliedThroughSeq, this.#lastSeq);
+      await this.#saveState();
+    }
+    this.#forgetThrough(st.appliedThroughSeq);
+    while (this.#segments.length > 0) await this.#segments.shift()!.remove();
+    await fsyncDir(path.join(this.dir, files.SEGMENT_DIR));
+  }
+
+  // ---- promotion and limits ----
+
+  /** Applies records older than the history window (or through `throughSeq`) to the replica. */
+  promote(options: PromoteOptions = {}): Promise<PromoteResult> {
+    const run = this.#promoting.then(() => this.#promote(options));
+    this.#promoting = run.catch(() => undefined);
+    return run;
+  }
+
+  async #promote(o: PromoteOptions): Promise<PromoteResult> {
+    if (this.readOnly) throw new JournalClosedError("the journal is open read-only");
+    const fromSeq = this.#state.appliedThroughSeq + 1;
+    const target = planPromotion({
+      appliedThroughSeq: this.#state.appliedThroughSeq,
+      durableSeq: this.#durableSeq,
+      windowSeq: this.#table.lastAtOrBeforeTime((o.nowMs ?? Date.now()) - this.config.historyWindowMs),
+      requestedSeq: o.throughSeq,
+      minPinSeq: o.ignorePins ? undefined : this.#pins.min(),
+    });
+    const deletedSegments: string[] = [];
+    if (target >= fromSeq) {
+      this.#state.promotingToSeq = target;
+      await this.#saveState();
+      await applyRecords(this, fromSeq, target, o.onProgress);
+      for (const r of this.#replicas.values()) await r.flush();
+      this.#state.appliedThroughSeq = target;
+      this.#state.promotingToSeq = undefined;
+      await this.#saveState();
+      this.#forgetThrough(target);
+    }
+    while (this.#segments.length > 1 && this.#segments[0]!.lastSeq <= this.#state.appliedThroughSeq) {
+      const seg = this.#segments.shift()!;
+      await seg.remove();
+      deletedSegments.push(seg.name);
+    }
+    if (deletedSegments.length > 0) await fsyncDir(path.join(this.dir, files.SEGMENT_DIR));
+    const result = { fromSeq, throughSeq: this.#state.appliedThroughSeq, deletedSegments };
+    if (target >= fromSeq) this.emit({ type: "promoted", ...result });
+    this.#limits.check(this.sizeBytes);
+    return result;
+  }
+
+  /** Records through `seq` are in the replica: the index and checkpoints let them go. */
+  #forgetThrough(seq: number): void {
+    this.#index.setFirstLiveSeq(seq + 1);
+    this.#table.dropBefore(seq + 1);
+    this.#checkpoints.dropBefore(seq + 1);
+  }
+
+  /** At the limit: promote early, through whole segments, past test pins (revoked) but not others. */
+  async #shrink(): Promise<void> {
+    let target = earlyPromotionTarget(this.#segments, this.sizeBytes, this.config.limitBytes * this.config.warnFraction);
+    if (target === undefined) return;
+    for (const pin of [...this.#pins.list()]) {
+      if (pin.seq >= target) continue;
+      if (pin.kind === "test") {
+        this.#pins.remove(pin.id);
+        this.emit({ type: "pin-revoked", pin, reason: "the journal reached its size limit; a test never holds replication back" });
+      } else {
+        this.emit({ type: "pin-blocks-limit", pin });
+        target = Math.min(target, pin.seq);
+      }
+    }
+    await this.#saveState();
+    await this.promote({ throughSeq: target });
+  }
+
+  #onWritten(batch: PendingRecord[], seg: Segment, pos: number): void {
+    let at = pos;
+    for (const r of batch) {
+      const dataPos = at + HEADER_BYTES;
+      this.#table.push(r.seq, r.type, r.disk, r.timeMs, r.offset, r.length, dataPos);
+      if (r.checkpoint) this.#checkpoints.add({ seq: r.seq, timeMs: r.timeMs, ...r.checkpoint });
+      else this.#index.add(r.disk, r.seq, r.offset, r.length);
+      at = dataPos + (r.payload?.length ?? 0);
+    }
+    void seg;
+    this.#writtenSeq = batch[batch.length - 1]!.seq;
+    if (this.#writtenWaiters.length > 0) {
+      const ready = this.#writtenWaiters.filter((w) => w.seq <= this.#writtenSeq);
+      this.#writtenWaiters = this.#writtenWaiters.filter((w) => w.seq > this.#writtenSeq);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  #onDurable(seq: number): void {
+    this.#durableSeq = seq;
+    if (this.#limits.check(this.sizeBytes) === "limit" && !this.#shrinking) {
+      this.#shrinking = true;
+      this.#shrink()
+        .catch((error: unknown) => this.emit({ type: "promotion-failed", error: error instanceof Error ? error : new Error(String(error)) }))
+        .finally(() => (this.#shrinking = false));
+    }
+  }
+
+  #segmentOf(seq: number): Segment {
+    const segs = this.#segments;
+    let lo = 0;
+    let hi = segs.length - 1;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (segs[mid]!.firstSeq <= seq) lo = mid;
+      else hi = mid - 1;
+    }
+    return segs[lo]!;
+  }
+
+  #checkViewable(seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq < this.#state.appliedThroughSeq || seq > this.#lastSeq) {
+      throw new PointNotFoundError(`seq ${seq} is not in the journal, which holds ${this.#state.appliedThroughSeq} to ${this.#lastSeq}`, {
+        hint: "pick a seq or checkpoint inside the history window (see `lifeline journal inspect`)",
+      });
+    }
+  }
+
+  #saveState(): Promise<void> {
+    const run = this.#stateWrites.then(() => files.writeJournalState(this.dir, this.#state));
+    this.#stateWrites = run.catch(() => undefined);
+    return run;
+  }
+}
