@@ -34,11 +34,13 @@ export class AllocMap {
 
   static async open(file: string): Promise<AllocMap> {
     let log: Buffer;
+    let exists = true;
     try {
       log = await fs.promises.readFile(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       log = Buffer.alloc(0);
+      exists = false;
     }
     const states = new Map<number, BlockState>();
     let valid = 0;
@@ -48,7 +50,7 @@ export class AllocMap {
       valid = at + ENTRY_BYTES;
     }
     const live = [...states].filter(([, s]) => s !== BlockState.LOWER);
-    if (valid !== log.length || valid > 2 * live.length * ENTRY_BYTES + 65536) {
+    if (!exists || valid !== log.length || valid > 2 * live.length * ENTRY_BYTES + 65536) {
       await writeFileAtomic(file, Buffer.concat(live.map(([b, s]) => encodeEntry(b, s))));
       valid = live.length * ENTRY_BYTES;
     }

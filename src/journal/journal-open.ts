@@ -147,6 +147,7 @@ function fitSnapshot(meta: SnapshotMeta, segments: Segment[], firstSeq: number, 
     const seg = segments[k];
     if (!seg || seg.name !== s.name || seg.firstSeq !== s.firstSeq) return `segment ${s.name} of the snapshot is missing`;
     if (seg.sizeBytes < s.sizeBytes) return `segment ${s.name} is shorter than the snapshot says`;
+    seg.lastSeq = s.lastSeq;
     resume = { segment: k, pos: s.sizeBytes, expect: s.lastSeq + 1 };
     k++;
   }

@@ -143,20 +143,19 @@ export class Overlay implements BlockDevice {
     let at = offset;
     let state: BlockState = BlockState.LOWER;
     let runStart = offset;
-    const emitTo = (to: number, next: BlockState) => {
-      if (to > runStart && next !== state) {
-        fn(state, runStart, to - runStart);
-        runStart = to;
-      }
+    const switchAt = (pos: number, next: BlockState) => {
+      if (next === state) return;
+      if (pos > runStart) fn(state, runStart, pos - runStart);
+      runStart = pos;
       state = next;
     };
     this.#map.forEachSet(firstBlock, lastBlock, (blk, s) => {
       const from = Math.max(offset, blk * b);
-      if (from > at) emitTo(from, BlockState.LOWER);
-      emitTo(from, s);
+      if (from > at) switchAt(at, BlockState.LOWER);
+      switchAt(from, s);
       at = Math.min(end, (blk + 1) * b);
     });
-    if (at < end) emitTo(at, BlockState.LOWER);
+    if (at < end) switchAt(at, BlockState.LOWER);
     if (end > runStart) fn(state, runStart, end - runStart);
   }
 
