@@ -53,15 +53,15 @@ export class PitView implements BlockDevice {
     await Promise.all(reads);
   }
 
-  write(): Promise<void> {
+  write(_offset: number, _data: Buffer): Promise<void> {
     return Promise.reject(this.#readOnlyError());
   }
 
-  writeZeroes(): Promise<void> {
+  writeZeroes(_offset: number, _length: number): Promise<void> {
     return Promise.reject(this.#readOnlyError());
   }
 
-  trim(): Promise<void> {
+  trim(_offset: number, _length: number): Promise<void> {
     return Promise.reject(this.#readOnlyError());
   }
 
