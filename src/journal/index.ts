@@ -14,5 +14,6 @@ export type { JournalEvent, LimitLevel } from "./limits.js";
 export type { OpenReport } from "./journal-open.js";
 export type { PromoteOptions, PromoteResult } from "./promotion.js";
 export { verifyJournal, type VerifyResult } from "./verify.js";
+export { exportImage } from "./export-image.js";
 export { parsePointName, resolvePoint, type PointSpec } from "./point.js";
 export { JournalClosedError, JournalCorruptError, JournalError, JournalOrderError, PointNotFoundError } from "./errors.js";
