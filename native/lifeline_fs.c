@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -142,6 +143,45 @@ static napi_value seek_hole(napi_env env, napi_callback_info info) { return star
 
 static napi_value seek_end(napi_env env, napi_callback_info info) { return start(env, info, OP_SEEK_END, 1); }
 
+/*
+ * pread/pwrite with RWF_NOWAIT, on the calling (event loop) thread. They do the
+ * I/O only when it cannot block: data already in the page cache, room for dirty
+ * pages. Then they cost a memcpy, where the thread pool costs two thread hops
+ * (~30-50 us each way on these machines, the bulk of a 4 KiB request's
+ * latency). When they would block they return -EAGAIN at once and the caller
+ * goes through the thread pool. Returns bytes done (maybe fewer than asked), or
+ * -errno.
+ */
+static napi_value rw_nowait(napi_env env, napi_callback_info info, int writing) {
+  size_t argc = 5;
+  napi_value argv[5], result;
+  void *data;
+  size_t data_len;
+  int fd;
+  double buf_off, length, position;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_buffer_info(env, argv[1], &data, &data_len) != napi_ok ||
+      napi_get_value_double(env, argv[2], &buf_off) != napi_ok ||
+      napi_get_value_double(env, argv[3], &length) != napi_ok ||
+      napi_get_value_double(env, argv[4], &position) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (fd, buffer, bufferOffset, length, position)");
+    return NULL;
+  }
+  if (buf_off < 0 || length < 0 || buf_off + length > (double)data_len) {
+    napi_throw_range_error(env, NULL, "range outside the buffer");
+    return NULL;
+  }
+  struct iovec iov = { (char *)data + (size_t)buf_off, (size_t)length };
+  ssize_t n = writing ? pwritev2(fd, &iov, 1, (off_t)position, RWF_NOWAIT)
+                      : preadv2(fd, &iov, 1, (off_t)position, RWF_NOWAIT);
+  napi_create_double(env, n < 0 ? (double)-errno : (double)n, &result);
+  return result;
+}
+
+static napi_value pread_nowait(napi_env env, napi_callback_info info) { return rw_nowait(env, info, 0); }
+static napi_value pwrite_nowait(napi_env env, napi_callback_info info) { return rw_nowait(env, info, 1); }
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL},
@@ -149,6 +189,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"seekData", NULL, seek_data, NULL, NULL, NULL, napi_default, NULL},
     {"seekHole", NULL, seek_hole, NULL, NULL, NULL, napi_default, NULL},
     {"seekEnd", NULL, seek_end, NULL, NULL, NULL, napi_default, NULL},
+    {"preadNowait", NULL, pread_nowait, NULL, NULL, NULL, napi_default, NULL},
+    {"pwriteNowait", NULL, pwrite_nowait, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -14,6 +14,10 @@ export interface NativeFs {
   /** The next offset >= `offset` in a hole (the end of file counts), or -1. */
   seekHole(fd: number, offset: number): Promise<number>;
   seekEnd(fd: number): Promise<number>;
+  /** pread with RWF_NOWAIT on this thread: bytes read, or -errno (-EAGAIN: it would block). */
+  preadNowait(fd: number, buffer: Buffer, bufferOffset: number, length: number, position: number): number;
+  /** pwrite with RWF_NOWAIT on this thread: bytes written, or -errno (-EOPNOTSUPP where the file system cannot). */
+  pwriteNowait(fd: number, buffer: Buffer, bufferOffset: number, length: number, position: number): number;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");

@@ -10,6 +10,7 @@
 import type net from "node:net";
 import { NbdProtocolError } from "./errors.js";
 import type { ExportProvider, NbdExport } from "./exports.js";
+import type { BufferPool } from "./buffer-pool.js";
 import { greeting } from "./handshake.js";
 import type { Logger } from "./logger.js";
 import { Negotiation, optionName, type Outcome } from "./negotiation.js";
@@ -17,6 +18,10 @@ import { OptionReader } from "./option-reader.js";
 import { Cmd, FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES } from "./protocol.js";
 import { RequestReader, type NbdRequest } from "./request-reader.js";
 import { Transmission } from "./transmission.js";
+import { adoptSocket } from "./socket-input.js";
+
+/** Where reads land when they are not the rest of a WRITE's data. */
+const STAGING_BYTES = 256 * 1024;
 
 export interface ConnectionLimits {
   maxOptionBytes: number;
@@ -39,9 +44,13 @@ type Phase = "handshake" | "transmission" | "draining" | "closed";
 export class Connection {
   readonly id: number;
   readonly #socket: net.Socket;
+  readonly #staging: Buffer;
+  /** Whether chunks are views of buffers that the next read overwrites. */
+  readonly #reusesChunks: boolean;
   readonly #provider: ExportProvider;
   readonly #limits: ConnectionLimits;
   readonly #log: Logger;
+  readonly #pool: BufferPool;
   readonly #options: OptionReader;
   readonly #negotiation: Negotiation;
   readonly #requests: RequestReader;
@@ -57,20 +66,30 @@ export class Connection {
   readonly closed: Promise<void>;
   #resolveClosed!: () => void;
 
-  constructor(id: number, socket: net.Socket, provider: ExportProvider, limits: ConnectionLimits, log: Logger) {
+  constructor(id: number, socket: net.Socket, provider: ExportProvider, limits: ConnectionLimits, log: Logger, pool: BufferPool) {
     this.id = id;
-    this.#socket = socket;
+    this.#pool = pool;
+    this.#staging = pool.acquire(STAGING_BYTES);
+    // Built first: the socket asks it where to read as soon as it is adopted. It
+    // copies data out of chunks as if they were reused, which is right either way.
+    this.#requests = new RequestReader((req) => this.#onRequest(req), { pool, reusesChunks: true });
+    const adopted = adoptSocket(socket, () => this.#requests.nextReadBuffer(this.#staging), (chunk) => this.#onData(chunk));
+    this.#socket = adopted ?? socket;
+    this.#reusesChunks = adopted !== null;
     this.#provider = provider;
     this.#limits = limits;
     this.#log = log;
     this.#options = new OptionReader(limits.maxOptionBytes);
     this.#negotiation = new Negotiation(provider, (reply) => this.#write([reply]));
-    this.#requests = new RequestReader((req) => this.#onRequest(req));
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#handshakeTimer = setTimeout(() => this.#abort("the handshake took too long"), limits.handshakeTimeoutMs);
 
+    socket = this.#socket;
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    if (!adopted) {
+      socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+      socket.resume();
+    }
     socket.on("drain", () => this.#maybeResume());
     socket.on("error", (err) => this.#log.debug({ conn: id, err: err.message }, "socket error"));
     socket.on("close", () => void this.#onClose());
@@ -95,7 +114,7 @@ export class Connection {
     try {
       if (this.#phase === "transmission") this.#requests.feed(chunk);
       else if (this.#phase === "handshake") {
-        this.#options.feed(chunk);
+        this.#options.feed(this.#reusesChunks ? Buffer.from(chunk) : chunk);
         void this.#handshake();
       }
     } catch (err) {
@@ -146,7 +165,8 @@ export class Connection {
     this.#handshakeTimer = null;
     this.#exp = exp;
     this.#transmission = new Transmission(exp, this.#negotiation.choices, {
-      send: (buffers) => this.#write(buffers),
+      send: (buffers, sent) => this.#write(buffers, sent),
+      pool: this.#pool,
       log: this.#log,
     });
     this.#phase = "transmission";
@@ -167,10 +187,11 @@ export class Connection {
     if (this.#inflight >= this.#limits.maxInflightRequests || this.#inflightBytes >= this.#limits.maxInflightBytes) {
       this.#pause();
     }
-    void this.#transmission!.serve(req).then(() => this.#done(bytes));
+    void this.#transmission!.serve(req).then(() => this.#done(req, bytes));
   }
 
-  #done(bytes: number): void {
+  #done(req: NbdRequest, bytes: number): void {
+    if (req.pooled) this.#pool.release(req.pooled);
     this.#inflight--;
     this.#inflightBytes -= bytes;
     if (this.#inflight === 0 && this.#idle) {
@@ -181,12 +202,16 @@ export class Connection {
     this.#maybeResume();
   }
 
-  #write(buffers: Buffer[]): void {
-    if (this.#phase === "closed" || this.#socket.destroyed) return;
-    if (buffers.length === 1) this.#socket.write(buffers[0]!);
+  #write(buffers: Buffer[], sent?: () => void): void {
+    if (this.#phase === "closed" || this.#socket.destroyed) {
+      // Never handed to the socket, so nothing else holds it.
+      sent?.();
+      return;
+    }
+    if (buffers.length === 1) this.#socket.write(buffers[0]!, sent && (() => sent()));
     else {
       this.#socket.cork();
-      for (const b of buffers) this.#socket.write(b);
+      for (let i = 0; i < buffers.length; i++) this.#socket.write(buffers[i]!, i === buffers.length - 1 && sent ? () => sent() : undefined);
       this.#socket.uncork();
     }
     if (this.#socket.writableLength >= this.#limits.maxQueuedReplyBytes) this.#pause();
@@ -234,6 +259,7 @@ export class Connection {
     this.#phase = "closed";
     // Requests still running finish on the device; their replies have nowhere to go.
     await this.#whenIdle();
+    this.#pool.release(this.#staging);
     const exp = this.#exp;
     this.#exp = null;
     try {

@@ -3,6 +3,7 @@
  * gracefully (stop accepting, let requests in flight finish, hang up).
  */
 import net from "node:net";
+import { BufferPool } from "./buffer-pool.js";
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from "./connection.js";
 import type { ExportProvider } from "./exports.js";
 import { silentLogger, type Logger } from "./logger.js";
@@ -18,6 +19,7 @@ export class NbdServer {
   readonly #log: Logger;
   readonly #limits: ConnectionLimits;
   readonly #connections = new Set<Connection>();
+  readonly #pool = new BufferPool();
   readonly #server: net.Server;
   #nextId = 1;
 
@@ -25,7 +27,7 @@ export class NbdServer {
     this.#provider = options.exports;
     this.#log = options.logger ?? silentLogger;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.#server = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    this.#server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.#accept(socket));
     this.#server.on("error", (err) => this.#log.error({ err }, "NBD listener failed"));
   }
 
@@ -54,7 +56,7 @@ export class NbdServer {
   }
 
   #accept(socket: net.Socket): void {
-    const conn = new Connection(this.#nextId++, socket, this.#provider, this.#limits, this.#log);
+    const conn = new Connection(this.#nextId++, socket, this.#provider, this.#limits, this.#log, this.#pool);
     this.#connections.add(conn);
     this.#log.debug({ conn: conn.id, remote: socket.remoteAddress }, "client connected");
     void conn.closed.then(() => this.#connections.delete(conn));

@@ -9,6 +9,7 @@
  * itself and its promise, reads land straight in the reply buffer.
  */
 import type { BlockDevice } from "../blockdev/index.js";
+import type { BufferPool } from "./buffer-pool.js";
 import { NbdRequestError, toErrno } from "./errors.js";
 import type { NbdExport } from "./exports.js";
 import type { Logger } from "./logger.js";
@@ -53,8 +54,9 @@ const ALLOWED_FLAGS: Record<number, number> = {
 };
 
 export interface ReplySink {
-  /** Sends one whole reply (one or more buffers, written together). */
-  send(buffers: Buffer[]): void;
+  /** Sends one whole reply (one or more buffers, written together); `sent` runs once they are handed to the kernel. */
+  send(buffers: Buffer[], sent?: () => void): void;
+  pool: BufferPool;
   log: Logger;
 }
 
@@ -138,19 +140,35 @@ export class Transmission {
   async #read(req: NbdRequest): Promise<void> {
     const { offset, length } = req;
     if (!this.#choices.structuredReplies) {
-      const reply = Buffer.allocUnsafe(SIMPLE_REPLY_BYTES + length);
-      await this.#readInto(reply, SIMPLE_REPLY_BYTES, offset, length);
+      const reply = await this.#readReply(SIMPLE_REPLY_BYTES, offset, length);
       writeSimpleReply(reply, 0, req.cookieHi, req.cookieLo, 0);
-      return this.#sink.send([reply]);
+      return this.#sendPooled(reply, SIMPLE_REPLY_BYTES + length);
     }
     if (length >= SPARSE_READ_MIN_BYTES && !(req.flags & CF.DF)) {
       const extents = await this.#device.extents(offset, length);
       if (extents.length > 1 || extents[0]?.hole) return this.#sparseRead(req, extents);
     }
-    const reply = Buffer.allocUnsafe(OFFSET_DATA_HEADER_BYTES + length);
-    await this.#readInto(reply, OFFSET_DATA_HEADER_BYTES, offset, length);
+    const reply = await this.#readReply(OFFSET_DATA_HEADER_BYTES, offset, length);
     writeOffsetDataHeader(reply, 0, REPLY_FLAG_DONE, req.cookieHi, req.cookieLo, offset, length);
-    this.#sink.send([reply]);
+    this.#sendPooled(reply, OFFSET_DATA_HEADER_BYTES + length);
+  }
+
+  /** A pool buffer with `headerBytes` of room for the reply's header, then the data read. */
+  async #readReply(headerBytes: number, offset: number, length: number): Promise<Buffer> {
+    const pooled = this.#sink.pool.acquire(headerBytes + length);
+    try {
+      await this.#readInto(pooled, headerBytes, offset, length);
+    } catch (err) {
+      this.#sink.pool.release(pooled);
+      throw err;
+    }
+    return pooled;
+  }
+
+  /** Sends the first `length` bytes of a pool buffer, which goes back to the pool once sent. */
+  #sendPooled(pooled: Buffer, length: number): void {
+    const reply = pooled.length === length ? pooled : pooled.subarray(0, length);
+    this.#sink.send([reply], () => this.#sink.pool.release(pooled));
   }
 
   /** A structured read as a run of data and hole chunks: holes cost 32 bytes, not their length. */

@@ -27,7 +27,7 @@ describe("nbd-fio", () => {
   });
 
   const fio = (args: string[]) =>
-    run("fio", ["--name=lifeline", "--ioengine=nbd", `--uri=${server.uri("disk")}`, "--output-format=normal", ...args]);
+    run("fio", ["--name=lifeline", "--ioengine=nbd", `--uri=${server.uri("disk")}`, "--output-format=normal", "--verify_state_save=0", ...args]);
 
   it("random 4 KiB writes at iodepth 32 verify with crc32c", async () => {
     const out = await fio(["--rw=randwrite", "--bs=4k", "--iodepth=32", "--size=64M", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1"]);
