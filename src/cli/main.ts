@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerNbdCommands } from "./nbd.js";
 import { registerDemoCommand } from "./demo.js";
+import { registerJournalCommands } from "./journal.js";
 
 const program = new Command("lifeline")
   .description("Lifeline: continuous data protection and disaster recovery for virtual machines")
@@ -9,6 +10,7 @@ const program = new Command("lifeline")
 
 registerNbdCommands(program);
 registerDemoCommand(program);
+registerJournalCommands(program);
 
 try {
   await program.parseAsync(process.argv);
