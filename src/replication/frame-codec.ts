@@ -1,0 +1,170 @@
+/**
+ * The frame envelope: length, version, type, flags and a crc32c, around a
+ * body that may be lz4-compressed. Pure functions over buffers plus a reader
+ * that cuts a byte stream into frames; sockets live elsewhere (link.ts).
+ *
+ *   0  u32 frame bytes (all of it, this header included)
+ *   4  u8  version           5  u8 type
+ *   6  u8  flags (1 = lz4)   7  u8 reserved, 0
+ *   8  u32 crc32c over bytes 0..8 and the body as sent
+ *  12  body (lz4: the block format with its u32 LE size in front)
+ *
+ * The checksum is over the bytes on the wire, so a damaged frame is refused
+ * before it is decompressed; the decompressed size is checked against the
+ * limit before lz4 allocates anything.
+ */
+import { crc32c } from "@node-rs/crc32";
+import { compressSync, uncompressSync } from "lz4-napi";
+import { FrameError } from "./errors.js";
+import { type BatchFrame, type Frame, PROTOCOL_VERSION } from "./frames.js";
+import { bodyBytes, frameTypeOf, readBody, writeBody } from "./record-codec.js";
+
+export const FRAME_HEADER_BYTES = 12;
+/** No frame is larger: a batch is cut well below it, and a single write is at most 32 MiB. */
+export const MAX_FRAME_BYTES = 48 * 1024 * 1024;
+const FLAG_LZ4 = 1;
+/** Compress only when it saves at least this fraction. */
+const MIN_SAVING = 0.1;
+
+export interface EncodedFrame {
+  frame: Buffer;
+  /** Body bytes before compression. */
+  rawBytes: number;
+  compressed: boolean;
+}
+
+/** Encodes `f`; with `compress`, the body is lz4'd when that shrinks it enough. */
+export function encodeFrame(f: Frame, options: { compress?: boolean } = {}): EncodedFrame {
+  const rawBytes = bodyBytes(f);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + rawBytes);
+  const end = writeBody(f, frame, FRAME_HEADER_BYTES);
+  if (end !== frame.length) throw new Error(`frame body of ${f.type} wrote ${end - FRAME_HEADER_BYTES} bytes, expected ${rawBytes}`);
+  if (options.compress && rawBytes >= 512) {
+    const packed = compressSync(frame.subarray(FRAME_HEADER_BYTES));
+    if (packed.length <= rawBytes * (1 - MIN_SAVING)) {
+      const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + packed.length);
+      packed.copy(out, FRAME_HEADER_BYTES);
+      return { frame: seal(out, frameTypeOf(f), FLAG_LZ4), rawBytes, compressed: true };
+    }
+  }
+  return { frame: seal(frame, frameTypeOf(f), 0), rawBytes, compressed: false };
+}
+
+export function encodeBatch(records: BatchFrame["records"], compress: boolean): EncodedFrame {
+  return encodeFrame({ type: "batch", records }, { compress });
+}
+
+function seal(frame: Buffer, type: number, flags: number): Buffer {
+  if (frame.length > MAX_FRAME_BYTES) throw new RangeError(`a frame of ${frame.length} bytes is over the limit of ${MAX_FRAME_BYTES}`);
+  frame.writeUInt32BE(frame.length, 0);
+  frame.writeUInt8(PROTOCOL_VERSION, 4);
+  frame.writeUInt8(type, 5);
+  frame.writeUInt8(flags, 6);
+  frame.writeUInt8(0, 7);
+  frame.writeUInt32BE(checksum(frame), 8);
+  return frame;
+}
+
+function checksum(frame: Buffer): number {
+  return crc32c(frame.subarray(FRAME_HEADER_BYTES), crc32c(frame.subarray(0, 8)));
+}
+
+/** Checks the length field of a frame header; returns the reason it is bad, or undefined. */
+export function checkLength(length: number): string | undefined {
+  if (length < FRAME_HEADER_BYTES) return `length ${length} is shorter than a frame header`;
+  if (length > MAX_FRAME_BYTES) return `length ${length} is over the limit of ${MAX_FRAME_BYTES}`;
+  return undefined;
+}
+
+/** Decodes one whole frame (exactly `frame.length` bytes). Throws FrameError with the reason. */
+export function decodeFrame(frame: Buffer): Frame {
+  if (frame.length < FRAME_HEADER_BYTES) throw new FrameError(`${frame.length} bytes is shorter than a frame header`);
+  const length = frame.readUInt32BE(0);
+  const bad = checkLength(length);
+  if (bad) throw new FrameError(bad);
+  if (length !== frame.length) throw new FrameError(`length field says ${length} bytes, frame has ${frame.length}`);
+  const version = frame.readUInt8(4);
+  if (version !== PROTOCOL_VERSION) throw new FrameError(`protocol version ${version}, this build speaks ${PROTOCOL_VERSION}`);
+  const flags = frame.readUInt8(6);
+  if ((flags & ~FLAG_LZ4) !== 0 || frame.readUInt8(7) !== 0) throw new FrameError(`unknown flags ${flags}`);
+  const crc = frame.readUInt32BE(8);
+  if (checksum(frame) !== crc) throw new FrameError("crc32c mismatch");
+  let body = frame.subarray(FRAME_HEADER_BYTES);
+  if (flags & FLAG_LZ4) body = inflate(body);
+  return readBody(frame.readUInt8(5), body);
+}
+
+function inflate(packed: Buffer): Buffer {
+  if (packed.length < 4) throw new FrameError("lz4 body without its size");
+  const size = packed.readUInt32LE(0);
+  if (size > MAX_FRAME_BYTES) throw new FrameError(`lz4 body would inflate to ${size} bytes`);
+  let out: Buffer;
+  try {
+    out = uncompressSync(packed);
+  } catch (err) {
+    throw new FrameError("lz4 body does not decompress", { cause: err });
+  }
+  if (out.length !== size) throw new FrameError(`lz4 body inflated to ${out.length} bytes, expected ${size}`);
+  return out;
+}
+
+/**
+ * Cuts a byte stream into whole frames. `push` returns the frames completed
+ * by a chunk, and throws FrameError as soon as a header is bad (so that a
+ * stream of garbage is not buffered up to the frame limit).
+ */
+export class FrameReader {
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+
+  get bufferedBytes(): number {
+    return this.#bytes;
+  }
+
+  push(chunk: Buffer): Buffer[] {
+    this.#chunks.push(chunk);
+    this.#bytes += chunk.length;
+    const out: Buffer[] = [];
+    for (;;) {
+      if (this.#bytes < 8) return out;
+      const head = this.#peek(8);
+      const length = head.readUInt32BE(0);
+      const bad = checkLength(length);
+      if (bad) throw new FrameError(bad);
+      if (head.readUInt8(4) !== PROTOCOL_VERSION) throw new FrameError(`protocol version ${head.readUInt8(4)}, this build speaks ${PROTOCOL_VERSION}`);
+      if (this.#bytes < length) return out;
+      out.push(this.#take(length));
+    }
+  }
+
+  #peek(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length >= n) return first;
+    return Buffer.concat(this.#chunks, Math.min(this.#bytes, Math.max(n, 8)));
+  }
+
+  #take(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    let out: Buffer;
+    if (first.length === n) {
+      this.#chunks.shift();
+      out = first;
+    } else if (first.length > n) {
+      out = first.subarray(0, n);
+      this.#chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let at = 0;
+      while (at < n) {
+        const c = this.#chunks[0]!;
+        const take = Math.min(c.length, n - at);
+        c.copy(out, at, 0, take);
+        at += take;
+        if (take === c.length) this.#chunks.shift();
+        else this.#chunks[0] = c.subarray(take);
+      }
+    }
+    this.#bytes -= n;
+    return out;
+  }
+}
