@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OptionReader, type HandshakeItem } from "../../src/nbd/option-reader.js";
 import { RequestReader, type NbdRequest } from "../../src/nbd/request-reader.js";
+import { BufferPool } from "../../src/nbd/buffer-pool.js";
 import {
   exportNameReply,
   greeting,
@@ -73,7 +74,8 @@ function splits(b: Buffer): Buffer[][] {
 
 /** A request as plain data, its WRITE payload copied (a view is only valid until its reply). */
 function plain(r: NbdRequest) {
-  return { ...r, data: r.data ? Buffer.from(r.data) : null };
+  const { flags, type, cookieHi, cookieLo, offset, length } = r;
+  return { flags, type, cookieHi, cookieLo, offset, length, data: r.data ? Buffer.from(r.data) : null };
 }
 
 function readRequests(chunks: Buffer[]): ReturnType<typeof plain>[] {
@@ -82,6 +84,31 @@ function readRequests(chunks: Buffer[]): ReturnType<typeof plain>[] {
   for (const c of chunks) reader.feed(c);
   assert.equal(reader.midRequest, false);
   return got;
+}
+
+/**
+ * Reads `stream` the way the server's socket does when it reuses its read
+ * buffer: each read lands where `nextReadBuffer` says (a staging buffer that
+ * the next read overwrites, or the rest of a WRITE's data, in place), `cuts`
+ * bytes at a time at most. Requests are kept as handed over (no copy), and
+ * the staging buffer is scribbled over after every read, so a request that
+ * kept a view of it shows.
+ */
+function readInPlace(stream: Buffer, cuts: (i: number) => number, staging = Buffer.alloc(256)): ReturnType<typeof plain>[] {
+  const got: NbdRequest[] = [];
+  const reader = new RequestReader((r) => got.push(r), { pool: new BufferPool(1 << 20), reusesChunks: true });
+  let at = 0;
+  for (let i = 0; at < stream.length; i++) {
+    const into = reader.nextReadBuffer(staging);
+    assert.ok(into.length > 0);
+    const n = Math.min(into.length, cuts(i), stream.length - at);
+    stream.copy(into, 0, at, at + n);
+    at += n;
+    reader.feed(into.subarray(0, n));
+    staging.fill(0xee);
+  }
+  assert.equal(reader.midRequest, false);
+  return got.map(plain);
 }
 
 describe("OptionReader", () => {
@@ -229,6 +256,28 @@ describe("RequestReader", () => {
       for (let j = i; j <= short.length; j++) {
         assert.deepEqual(readRequests([short.subarray(0, i), short.subarray(i, j), short.subarray(j)]), want, `cut at ${i} and ${j}`);
       }
+    }
+  });
+
+  it("reads the same requests into reused buffers and in place, at every read size", () => {
+    for (let cut = 1; cut <= stream.length; cut++) {
+      assert.deepEqual(readInPlace(stream, () => cut), expected, `reads of ${cut} bytes`);
+    }
+    let x = 7;
+    for (let run = 0; run < 200; run++) {
+      const got = readInPlace(stream, () => ((x = (x * 1103515245 + 12345) >>> 0) % 97) + 1, Buffer.alloc(64 + (run % 200)));
+      assert.deepEqual(got, expected, `run ${run}`);
+    }
+  });
+
+  it("reads a large WRITE's data straight into its own buffer, not the staging buffer", () => {
+    const data = Buffer.from(Array.from({ length: 300 * 1024 }, (_, i) => (i * 31) & 0xff));
+    const s = Buffer.concat([encodeRequest({ type: CMD.WRITE, cookie: 1n, offset: 0, data }), encodeRequest({ type: CMD.FLUSH, cookie: 2n })]);
+    for (const cut of [1000, 65536, 1 << 20]) {
+      const got = readInPlace(s, () => cut, Buffer.alloc(64 * 1024));
+      assert.equal(got.length, 2);
+      assert.ok(got[0]!.data!.equals(data), `reads of ${cut}`);
+      assert.equal(got[1]!.type, CMD.FLUSH);
     }
   });
 
