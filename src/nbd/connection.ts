@@ -20,6 +20,9 @@ import { RequestReader, type NbdRequest } from "./request-reader.js";
 import { Transmission } from "./transmission.js";
 import { adoptSocket } from "./socket-input.js";
 
+/** How long a drained client may take to hang up before it is cut off. */
+const DRAIN_CLOSE_TIMEOUT_MS = 5_000;
+
 /** Where reads land when they are not the rest of a WRITE's data. */
 const STAGING_BYTES = 256 * 1024;
 
@@ -107,7 +110,12 @@ export class Connection {
     this.#socket.pause();
     await this.#whenIdle();
     this.#socket.end();
-    return this.closed;
+    // Read on (and drop what comes) so that the client's own close is seen; a
+    // client that never closes is cut off after a while.
+    this.#socket.resume();
+    const timer = setTimeout(() => this.#socket.destroy(), DRAIN_CLOSE_TIMEOUT_MS);
+    await this.closed;
+    clearTimeout(timer);
   }
 
   #onData(chunk: Buffer): void {
@@ -128,6 +136,7 @@ export class Connection {
     this.#handshaking = true;
     try {
       for (;;) {
+        if (this.#paused) return;
         const item = this.#options.take();
         if (!item || this.#phase !== "handshake") return;
         if (item.kind === "client-flags") {
@@ -143,6 +152,11 @@ export class Connection {
         if (this.#phase !== "handshake") return;
         if (outcome.next === "close") return this.#abort(outcome.reason, "info");
         if (outcome.next === "transmission") return this.#startTransmission(outcome.exp);
+        if (this.#socket.writableLength >= this.#limits.maxQueuedReplyBytes) {
+          // A client that does not read its replies gets no more answers until it does.
+          this.#paused = true;
+          return;
+        }
         this.#socket.resume();
       }
     } catch (err) {
@@ -218,18 +232,31 @@ export class Connection {
   }
 
   #pause(): void {
+    this.#requests.pause();
     if (this.#paused) return;
     this.#paused = true;
     this.#socket.pause();
   }
 
   #maybeResume(): void {
-    if (!this.#paused || this.#phase !== "transmission") return;
+    if (!this.#paused) return;
+    if (this.#socket.writableLength * 2 > this.#limits.maxQueuedReplyBytes) return;
+    if (this.#phase === "handshake") {
+      this.#paused = false;
+      this.#socket.resume();
+      void this.#handshake();
+      return;
+    }
+    if (this.#phase !== "transmission") return;
     if (this.#inflight * 2 > this.#limits.maxInflightRequests) return;
     if (this.#inflightBytes * 2 > this.#limits.maxInflightBytes) return;
-    if (this.#socket.writableLength * 2 > this.#limits.maxQueuedReplyBytes) return;
     this.#paused = false;
-    this.#socket.resume();
+    try {
+      this.#requests.resume();
+    } catch (err) {
+      return this.#protocolError(err);
+    }
+    if (!this.#requests.paused) this.#socket.resume();
   }
 
   #whenIdle(): Promise<void> {

@@ -57,6 +57,8 @@ export class Negotiation {
   }
 
   tooBig(option: number, length: number): Outcome {
+    // EXPORT_NAME has no error reply: its client reads size and flags next, so hang up.
+    if (option === Opt.EXPORT_NAME) return { next: "close", reason: `an export name of ${length} bytes is too long` };
     this.#send(optionError(option, Rep.ERR_TOO_BIG, `${optionName(option)} of ${length} bytes is too big`));
     return { next: "continue" };
   }

@@ -39,6 +39,9 @@ export class RequestReader {
   /** The WRITE whose data is being gathered, and how much of it has arrived. */
   #pending: NbdRequest | null = null;
   #pendingBytes = 0;
+  #paused = false;
+  /** Unparsed bytes kept while paused. */
+  #held: Buffer | null = null;
 
   constructor(onRequest: (request: NbdRequest) => void, options: { pool?: BufferPool; reusesChunks?: boolean } = {}) {
     this.#pool = options.pool ?? new BufferPool(0);
@@ -46,10 +49,40 @@ export class RequestReader {
     this.#onRequest = onRequest;
   }
 
+  /**
+   * Stops handing on requests, mid-chunk if need be (the connection calls this
+   * when its in-flight bounds are reached). Bytes not yet parsed are kept, and
+   * copied when the chunk they are in is about to be reused.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Parses what was held back; it may pause again. */
+  resume(): void {
+    this.#paused = false;
+    const held = this.#held;
+    this.#held = null;
+    if (held) this.feed(held);
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   feed(chunk: Buffer): void {
+    if (this.#held) {
+      // Only while paused; the socket is paused too, but a chunk may still be in flight.
+      this.#held = Buffer.concat([this.#held, chunk]);
+      return;
+    }
     let at = 0;
     const end = chunk.length;
     while (at < end) {
+      if (this.#paused) {
+        this.#held = Buffer.from(chunk.subarray(at));
+        return;
+      }
       if (this.#pending) {
         at = this.#gather(chunk, at);
         continue;
@@ -75,7 +108,7 @@ export class RequestReader {
    */
   nextReadBuffer(staging: Buffer): Buffer {
     const request = this.#pending;
-    if (!request) return staging;
+    if (!request || this.#held) return staging;
     return request.data!.subarray(this.#pendingBytes);
   }
 
