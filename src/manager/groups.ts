@@ -1,0 +1,190 @@
+/**
+ * Protection groups, their VMs and their disks, as rows. A group is stored at
+ * both of its sites (the protected one, where its VMs write, and the recovery
+ * one, which keeps its journal), so that either can show and recover it.
+ * Names are checked at the API boundary; here they are trusted.
+ */
+import type { Db } from "./database.js";
+import { ConflictError, NotFoundError } from "./errors.js";
+import type { GroupStateName } from "./group-state.js";
+
+export const PRIORITIES = ["high", "medium", "low"] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export interface GroupSettings {
+  rpoTargetMs: number;
+  historyMs: number;
+  journalLimitBytes: number;
+  checkpointIntervalMs: number;
+  bandwidthBytesPerSec: number | null;
+  priority: Priority;
+  compression: boolean;
+}
+
+export const DEFAULT_SETTINGS: GroupSettings = {
+  rpoTargetMs: 30_000,
+  historyMs: 4 * 3_600_000,
+  journalLimitBytes: 20 * 1024 ** 3,
+  checkpointIntervalMs: 1000,
+  bandwidthBytesPerSec: null,
+  priority: "medium",
+  compression: true,
+};
+
+export interface Disk {
+  name: string;
+  sizeBytes: number;
+  path: string;
+  /** The file held data when the disk was added: it needs an initial sync. */
+  existing: boolean;
+}
+
+export interface Vm {
+  name: string;
+  bootOrder: number;
+  bootDelayMs: number;
+  disks: Disk[];
+}
+
+export interface Group extends GroupSettings {
+  name: string;
+  protectedSite: string;
+  recoverySite: string;
+  paused: boolean;
+  state: GroupStateName;
+  stateReason: string;
+  createdAt: number;
+  updatedAt: number;
+  vms: Vm[];
+}
+
+interface GroupRow {
+  name: string;
+  protected_site: string;
+  recovery_site: string;
+  rpo_target_ms: number;
+  history_ms: number;
+  journal_limit_bytes: number;
+  checkpoint_interval_ms: number;
+  bandwidth_bytes_per_s: number | null;
+  priority: Priority;
+  compression: number;
+  paused: number;
+  state: GroupStateName;
+  state_reason: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export class GroupStore {
+  readonly #db: Db;
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  has(name: string): boolean {
+    return this.#db.prepare("SELECT 1 FROM groups WHERE name = ?").get(name) !== undefined;
+  }
+
+  create(name: string, protectedSite: string, recoverySite: string, settings: GroupSettings, state: { state: GroupStateName; reason: string }): Group {
+    if (this.has(name)) throw new ConflictError("group_exists", `group "${name}" already exists`, `change it with: lifeline group update ${name}`);
+    const now = Date.now();
+    this.#db
+      .prepare(
+        `INSERT INTO groups (name, protected_site, recovery_site, rpo_target_ms, history_ms, journal_limit_bytes, checkpoint_interval_ms,
+           bandwidth_bytes_per_s, priority, compression, state, state_reason, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(name, protectedSite, recoverySite, settings.rpoTargetMs, settings.historyMs, settings.journalLimitBytes, settings.checkpointIntervalMs,
+        settings.bandwidthBytesPerSec, settings.priority, settings.compression ? 1 : 0, state.state, state.reason, now, now);
+    return this.get(name);
+  }
+
+  update(name: string, settings: Partial<GroupSettings>): Group {
+    const g = { ...this.get(name), ...settings };
+    this.#db
+      .prepare(
+        `UPDATE groups SET rpo_target_ms = ?, history_ms = ?, journal_limit_bytes = ?, checkpoint_interval_ms = ?,
+           bandwidth_bytes_per_s = ?, priority = ?, compression = ?, updated_at = ? WHERE name = ?`,
+      )
+      .run(g.rpoTargetMs, g.historyMs, g.journalLimitBytes, g.checkpointIntervalMs, g.bandwidthBytesPerSec, g.priority, g.compression ? 1 : 0, Date.now(), name);
+    return this.get(name);
+  }
+
+  setState(name: string, state: GroupStateName, reason: string): void {
+    this.#db.prepare("UPDATE groups SET state = ?, state_reason = ? WHERE name = ?").run(state, reason, name);
+  }
+
+  setPaused(name: string, paused: boolean): void {
+    this.#db.prepare("UPDATE groups SET paused = ?, updated_at = ? WHERE name = ?").run(paused ? 1 : 0, Date.now(), name);
+  }
+
+  delete(name: string): Group {
+    const g = this.get(name);
+    this.#db.prepare("DELETE FROM groups WHERE name = ?").run(name);
+    return g;
+  }
+
+  get(name: string): Group {
+    const row = this.#db.prepare("SELECT * FROM groups WHERE name = ?").get(name) as GroupRow | undefined;
+    if (!row) throw new NotFoundError("group", name, "list groups with: lifeline status");
+    return this.#withVms(row);
+  }
+
+  list(): Group[] {
+    return (this.#db.prepare("SELECT * FROM groups ORDER BY name").all() as GroupRow[]).map((r) => this.#withVms(r));
+  }
+
+  addVm(group: string, vm: Omit<Vm, "disks">, disks: Disk[]): Group {
+    this.get(group);
+    const exists = this.#db.prepare("SELECT 1 FROM vms WHERE group_name = ? AND name = ?").get(group, vm.name);
+    if (exists) throw new ConflictError("vm_exists", `VM "${vm.name}" is already in group "${group}"`, `remove it first with: lifeline vm remove ${group} ${vm.name}`);
+    const used = this.#db.prepare("SELECT group_name, vm_name, name FROM disks WHERE path IN (SELECT value FROM json_each(?))").all(JSON.stringify(disks.map((d) => d.path))) as { group_name: string; vm_name: string; name: string }[];
+    if (used.length > 0) {
+      const u = used[0]!;
+      throw new ConflictError("disk_in_use", `that disk file is already ${u.group_name}/${u.vm_name}/${u.name}`, "give each disk its own file");
+    }
+    this.#db.transaction(() => {
+      this.#db.prepare("INSERT INTO vms (group_name, name, boot_order, boot_delay_ms, created_at) VALUES (?, ?, ?, ?, ?)").run(group, vm.name, vm.bootOrder, vm.bootDelayMs, Date.now());
+      const insert = this.#db.prepare("INSERT INTO disks (group_name, vm_name, name, size_bytes, path, existing) VALUES (?, ?, ?, ?, ?, ?)");
+      for (const d of disks) insert.run(group, vm.name, d.name, d.sizeBytes, d.path, d.existing ? 1 : 0);
+      this.#db.prepare("UPDATE groups SET updated_at = ? WHERE name = ?").run(Date.now(), group);
+    })();
+    return this.get(group);
+  }
+
+  removeVm(group: string, vm: string): Vm {
+    const found = this.get(group).vms.find((v) => v.name === vm);
+    if (!found) throw new NotFoundError("VM", `${group}/${vm}`, `list the group's VMs with: lifeline status ${group}`);
+    this.#db.prepare("DELETE FROM vms WHERE group_name = ? AND name = ?").run(group, vm);
+    return found;
+  }
+
+  #withVms(row: GroupRow): Group {
+    const vms = this.#db.prepare("SELECT * FROM vms WHERE group_name = ? ORDER BY boot_order, name").all(row.name) as { name: string; boot_order: number; boot_delay_ms: number }[];
+    const disks = this.#db.prepare("SELECT * FROM disks WHERE group_name = ? ORDER BY vm_name, name").all(row.name) as { vm_name: string; name: string; size_bytes: number; path: string; existing: number }[];
+    return {
+      name: row.name,
+      protectedSite: row.protected_site,
+      recoverySite: row.recovery_site,
+      rpoTargetMs: row.rpo_target_ms,
+      historyMs: row.history_ms,
+      journalLimitBytes: row.journal_limit_bytes,
+      checkpointIntervalMs: row.checkpoint_interval_ms,
+      bandwidthBytesPerSec: row.bandwidth_bytes_per_s,
+      priority: row.priority,
+      compression: row.compression === 1,
+      paused: row.paused === 1,
+      state: row.state,
+      stateReason: row.state_reason,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      vms: vms.map((v) => ({
+        name: v.name,
+        bootOrder: v.boot_order,
+        bootDelayMs: v.boot_delay_ms,
+        disks: disks.filter((d) => d.vm_name === v.name).map((d) => ({ name: d.name, sizeBytes: d.size_bytes, path: d.path, existing: d.existing === 1 })),
+      })),
+    };
+  }
+}
