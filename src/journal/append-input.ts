@@ -54,6 +54,6 @@ export function buildRecord(
   }
   const type = input.type === "write" ? RecordType.WRITE : input.type === "zero" ? RecordType.ZERO : RecordType.TRIM;
   const payload = input.type === "write" ? input.data : undefined;
-  const fields = { type, flags: 0, disk: disk.id, payloadBytes: payload?.length ?? 0, seq: input.seq, timeMs: input.timeMs, offset: input.offset, length };
-  return { ...fields, checkpoint: undefined, header: encodeHeader(fields, payload), payload, resolve, reject };
+  const header = encodeHeader({ type, flags: 0, disk: disk.id, payloadBytes: payload?.length ?? 0, seq: input.seq, timeMs: input.timeMs, offset: input.offset, length }, payload);
+  return { seq: input.seq, type, disk: disk.id, timeMs: input.timeMs, offset: input.offset, length, checkpoint: undefined, header, payload, resolve, reject };
 }

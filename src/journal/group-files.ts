@@ -13,6 +13,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { readJsonIfExists, writeJsonAtomic } from "./atomic-file.js";
+import { FileDevice } from "../blockdev/index.js";
 import { JournalError } from "./errors.js";
 
 export interface DiskInfo {
@@ -99,4 +100,33 @@ export async function readJournalState(dir: string, config: GroupConfig): Promis
 
 export async function writeJournalState(dir: string, state: JournalState): Promise<void> {
   await writeJsonAtomic(path.join(dir, STATE_FILE), state);
+}
+
+export interface JournalCreateOptions {
+  disks: { name: string; sizeBytes: number }[];
+  firstSeq?: number;
+  segmentBytes?: number;
+  historyWindowMs?: number;
+  limitBytes?: number;
+  warnFraction?: number;
+}
+
+/** Makes a group's directory: group.json, journal/, and an empty sparse replica per disk. */
+export async function createGroupDir(dir: string, options: JournalCreateOptions): Promise<GroupConfig> {
+  const config: GroupConfig = {
+    version: 1,
+    disks: options.disks.map((d, id) => ({ id, name: d.name, sizeBytes: d.sizeBytes })),
+    firstSeq: options.firstSeq ?? 1,
+    segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+    historyWindowMs: options.historyWindowMs ?? DEFAULT_HISTORY_WINDOW_MS,
+    limitBytes: options.limitBytes ?? defaultLimitBytes(options.disks),
+    warnFraction: options.warnFraction ?? 0.75,
+  };
+  await fs.mkdir(path.join(dir, SEGMENT_DIR), { recursive: true });
+  for (const d of config.disks) {
+    await fs.mkdir(path.dirname(replicaPath(dir, d.name)), { recursive: true });
+    await (await FileDevice.open(replicaPath(dir, d.name), { sizeBytes: d.sizeBytes })).close();
+  }
+  await writeGroupConfig(dir, config);
+  return config;
 }

@@ -4,12 +4,13 @@
  * promotion into the replica, limits, commit. See DESIGN.md, "Storage at the
  * recovery site" and "Point-in-time views and overlays".
  */
-export { Journal, type JournalCreateOptions, type JournalOpenOptions, type SegmentInfo } from "./journal.js";
+export { Journal, type SegmentInfo } from "./journal.js";
+export type { JournalOpenOptions } from "./journal-open.js";
 export type { AppendInput } from "./append-input.js";
 export { PitView } from "./pit-view.js";
 export { Overlay, type OverlayOptions } from "./overlay.js";
 export type { Checkpoint, CheckpointList } from "./checkpoints.js";
-export type { DiskInfo, GroupConfig, PinKind, PinRecord } from "./group-files.js";
+export type { DiskInfo, GroupConfig, JournalCreateOptions, PinKind, PinRecord } from "./group-files.js";
 export type { JournalEvent, LimitLevel } from "./limits.js";
 export type { OpenReport } from "./journal-open.js";
 export type { PromoteOptions, PromoteResult } from "./promotion.js";

@@ -16,13 +16,47 @@ import path from "node:path";
 import { TORN_WINDOW_BYTES } from "./appender.js";
 import { CheckpointList } from "./checkpoints.js";
 import { JournalCorruptError } from "./errors.js";
-import { type GroupConfig, type JournalState, SEGMENT_DIR } from "./group-files.js";
+import { FileDevice } from "../blockdev/index.js";
+import { type GroupConfig, type JournalState, SEGMENT_DIR, readGroupConfig, readJournalState, replicaPath } from "./group-files.js";
 import { RangeIndex } from "./range-index.js";
 import { RecordTable } from "./record-table.js";
 import { type CheckpointPayload, type RecordHeader, RecordType, decodeCheckpointPayload } from "./record.js";
 import { scanSegment } from "./scan.js";
 import { SEGMENT_HEADER_BYTES, Segment, parseSegmentFileName } from "./segment.js";
 import { SNAPSHOT_FILE, type SnapshotColumns, type SnapshotMeta, columnType, readSnapshot } from "./snapshot.js";
+
+export interface JournalOpenOptions {
+  readOnly?: boolean;
+  /** Load the persisted index snapshot (default true). */
+  useSnapshot?: boolean;
+  /** Tests shrink the torn-tail window to match their tiny segments. */
+  tornWindowBytes?: number;
+  /** Overrides of group.json settings for this process. */
+  segmentBytes?: number;
+  historyWindowMs?: number;
+  limitBytes?: number;
+}
+
+/** Everything a Journal is made of, read from its directory, crash recovery done. */
+export async function openParts(dir: string, options: JournalOpenOptions): Promise<{ config: GroupConfig; state: JournalState; loaded: LoadedJournal; replicas: Map<number, FileDevice> }> {
+  const readOnly = options.readOnly ?? false;
+  const stored = await readGroupConfig(dir);
+  const config: GroupConfig = {
+    ...stored,
+    segmentBytes: options.segmentBytes ?? stored.segmentBytes,
+    historyWindowMs: options.historyWindowMs ?? stored.historyWindowMs,
+    limitBytes: options.limitBytes ?? stored.limitBytes,
+  };
+  const state = await readJournalState(dir, config);
+  const replicas = new Map<number, FileDevice>();
+  for (const d of config.disks) replicas.set(d.id, await FileDevice.open(replicaPath(dir, d.name), { readOnly }));
+  const loaded = await loadJournal(dir, config, state, {
+    readOnly,
+    useSnapshot: options.useSnapshot ?? true,
+    ...(options.tornWindowBytes === undefined ? {} : { tornWindowBytes: options.tornWindowBytes }),
+  });
+  return { config, state, loaded, replicas };
+}
 
 export interface OpenReport {
   /** Where a torn tail was cut (or, read-only, ignored). */

@@ -10,47 +10,25 @@
  * (appliedThroughSeq, lastSeq]; a view can open at any seq in
  * [appliedThroughSeq, writtenSeq]. durableSeq is what replication ACKs.
  */
-import fs from "node:fs/promises";
 import path from "node:path";
-import { FileDevice } from "../blockdev/index.js";
+import type { FileDevice } from "../blockdev/index.js";
 import { Appender, type PendingRecord } from "./appender.js";
 import { type AppendInput, buildRecord } from "./append-input.js";
 import type { CheckpointList } from "./checkpoints.js";
-import { JournalClosedError, JournalError, PointNotFoundError } from "./errors.js";
-import { copyOverlay } from "./commit.js";
+import { JournalClosedError, PointNotFoundError } from "./errors.js";
 import type { Overlay } from "./overlay.js";
 import * as files from "./group-files.js";
-import { type LoadedJournal, type OpenReport, loadJournal } from "./journal-open.js";
-import { type JournalEvent, LimitWatch, earlyPromotionTarget } from "./limits.js";
+import { type JournalOpenOptions, type LoadedJournal, type OpenReport, openParts } from "./journal-open.js";
+import type { JournalCreateOptions } from "./group-files.js";
+import { type JournalEvent, LimitWatch } from "./limits.js";
 import { PinSet } from "./pins.js";
 import { type Piece, type RangeIndex } from "./range-index.js";
 import type { RecordTable } from "./record-table.js";
 import type { Segment } from "./segment.js";
-import { type PromoteOptions, type PromoteResult, applyRecords, planPromotion } from "./promotion.js";
+import type { PromoteOptions, PromoteResult } from "./promotion.js";
+import { Maintenance } from "./maintenance.js";
 import { HEADER_BYTES } from "./record.js";
-import { fsyncDir } from "./atomic-file.js";
 import { SNAPSHOT_FILE, writeSnapshot } from "./snapshot.js";
-
-export interface JournalCreateOptions {
-  disks: { name: string; sizeBytes: number }[];
-  firstSeq?: number;
-  segmentBytes?: number;
-  historyWindowMs?: number;
-  limitBytes?: number;
-  warnFraction?: number;
-}
-
-export interface JournalOpenOptions {
-  readOnly?: boolean;
-  /** Load the persisted index snapshot (default true). */
-  useSnapshot?: boolean;
-  /** Tests shrink the torn-tail window to match their tiny segments. */
-  tornWindowBytes?: number;
-  /** Overrides of group.json settings for this process. */
-  segmentBytes?: number;
-  historyWindowMs?: number;
-  limitBytes?: number;
-}
 
 export interface SegmentInfo {
   name: string;
@@ -74,13 +52,13 @@ export class Journal {
   readonly #appender: Appender;
   readonly #pins: PinSet;
   readonly #limits: LimitWatch;
+  readonly #maintenance: Maintenance;
   readonly #listeners = new Set<(e: JournalEvent) => void>();
   #lastSeq: number;
   #writtenSeq: number;
   #durableSeq: number;
   #writtenWaiters: { seq: number; resolve: () => void }[] = [];
   #closed = false;
-  #promoting: Promise<unknown> = Promise.resolve();
   #shrinking = false;
   #stateWrites: Promise<unknown> = Promise.resolve();
 
@@ -107,47 +85,43 @@ export class Journal {
       onWritten: (batch, seg, pos) => this.#onWritten(batch, seg, pos),
       onDurable: (seq) => this.#onDurable(seq),
     });
+    this.#maintenance = new Maintenance({
+      dir,
+      readOnly,
+      config,
+      state,
+      segments: this.#segments,
+      table: this.#table,
+      index: this.#index,
+      checkpoints: this.#checkpoints,
+      pins: this.#pins,
+      replicas,
+      source: this,
+      durableSeq: () => this.#durableSeq,
+      lastSeq: () => this.#lastSeq,
+      sizeBytes: () => this.sizeBytes,
+      diskId: (name) => this.disk(name).id,
+      saveState: () => this.#saveState(),
+      emit: (e) => this.emit(e),
+      checkLimits: () => void this.#limits.check(this.sizeBytes),
+      settle: async (seq) => {
+        await this.whenWritten(seq);
+        await this.#appender.drain();
+      },
+    });
   }
 
   /** Creates a group's journal directory, with an empty sparse replica per disk. */
   static async create(dir: string, options: JournalCreateOptions): Promise<Journal> {
-    const config: files.GroupConfig = {
-      version: 1,
-      disks: options.disks.map((d, id) => ({ id, name: d.name, sizeBytes: d.sizeBytes })),
-      firstSeq: options.firstSeq ?? 1,
-      segmentBytes: options.segmentBytes ?? files.DEFAULT_SEGMENT_BYTES,
-      historyWindowMs: options.historyWindowMs ?? files.DEFAULT_HISTORY_WINDOW_MS,
-      limitBytes: options.limitBytes ?? files.defaultLimitBytes(options.disks),
-      warnFraction: options.warnFraction ?? 0.75,
-    };
-    await fs.mkdir(path.join(dir, files.SEGMENT_DIR), { recursive: true });
-    for (const d of config.disks) {
-      await fs.mkdir(path.dirname(files.replicaPath(dir, d.name)), { recursive: true });
-      await (await FileDevice.open(files.replicaPath(dir, d.name), { sizeBytes: d.sizeBytes })).close();
-    }
-    await files.writeGroupConfig(dir, config);
+    await files.createGroupDir(dir, options);
     return Journal.open(dir);
   }
 
   static async open(dir: string, options: JournalOpenOptions = {}): Promise<Journal> {
-    const readOnly = options.readOnly ?? false;
-    const stored = await files.readGroupConfig(dir);
-    const config: files.GroupConfig = {
-      ...stored,
-      segmentBytes: options.segmentBytes ?? stored.segmentBytes,
-      historyWindowMs: options.historyWindowMs ?? stored.historyWindowMs,
-      limitBytes: options.limitBytes ?? stored.limitBytes,
-    };
-    const state = await files.readJournalState(dir, config);
-    const replicas = new Map<number, FileDevice>();
-    for (const d of config.disks) replicas.set(d.id, await FileDevice.open(files.replicaPath(dir, d.name), { readOnly }));
-    const loaded = await loadJournal(dir, config, state, {
-      readOnly,
-      useSnapshot: options.useSnapshot ?? true,
-      ...(options.tornWindowBytes === undefined ? {} : { tornWindowBytes: options.tornWindowBytes }),
-    });
-    const journal = new Journal(dir, readOnly, config, state, loaded, replicas);
-    if (!readOnly && state.promotingToSeq !== undefined && state.promotingToSeq > state.appliedThroughSeq) {
+    const parts = await openParts(dir, options);
+    const journal = new Journal(dir, options.readOnly ?? false, parts.config, parts.state, parts.loaded, parts.replicas);
+    const { state } = parts;
+    if (!journal.readOnly && state.promotingToSeq !== undefined && state.promotingToSeq > state.appliedThroughSeq) {
       // A promotion was cut short: finish it before any view reads the replica.
       await journal.promote({ throughSeq: state.promotingToSeq, ignorePins: true });
     }
@@ -316,100 +290,13 @@ export class Journal {
    * into the replicas; the history after `seq` is dropped. Persisted phase by
    * phase: after a crash, call it again with the same seq and it finishes.
    */
-  async commit(seq: number, overlays: ReadonlyMap<string, Overlay>, onProgress?: (phase: string, done: number, total: number) => void): Promise<void> {
-    const st = this.#state;
-    if (st.commit && st.commit.seq !== seq) throw new JournalError(`a commit to seq ${st.commit.seq} is under way; finish it first`);
-    if (!st.commit) {
-      if (seq < st.appliedThroughSeq) throw new PointNotFoundError(`seq ${seq} is older than the replica's point ${st.appliedThroughSeq}`);
-      await this.whenWritten(seq);
-      await this.#appender.drain();
-      st.commit = { seq, phase: "journal" };
-      await this.#saveState();
-    }
-    if (st.commit!.phase === "journal") {
-      await this.promote({ throughSeq: seq, ignorePins: true, onProgress: (d, t) => onProgress?.("journal", d, t) });
-      st.commit = { seq, phase: "overlay" };
-      await this.#saveState();
-    }
-    if (st.commit!.phase === "overlay") {
-      for (const [name, overlay] of overlays) {
-        await copyOverlay(overlay, this.replica(this.disk(name).id), (d, t) => onProgress?.(`overlay ${name}`, d, t));
-      }
-      for (const r of this.#replicas.values()) await r.flush();
-      st.commit = { seq, phase: "done" };
-      st.appliedThroughSeq = Math.max(st.appliedThroughSeq, this.#lastSeq);
-      await this.#saveState();
-    }
-    this.#forgetThrough(st.appliedThroughSeq);
-    while (this.#segments.length > 0) await this.#segments.shift()!.remove();
-    await fsyncDir(path.join(this.dir, files.SEGMENT_DIR));
+  commit(seq: number, overlays: ReadonlyMap<string, Overlay>, onProgress?: (phase: string, done: number, total: number) => void): Promise<void> {
+    return this.#maintenance.commit(seq, overlays, onProgress);
   }
-
-  // ---- promotion and limits ----
 
   /** Applies records older than the history window (or through `throughSeq`) to the replica. */
   promote(options: PromoteOptions = {}): Promise<PromoteResult> {
-    const run = this.#promoting.then(() => this.#promote(options));
-    this.#promoting = run.catch(() => undefined);
-    return run;
-  }
-
-  async #promote(o: PromoteOptions): Promise<PromoteResult> {
-    if (this.readOnly) throw new JournalClosedError("the journal is open read-only");
-    const fromSeq = this.#state.appliedThroughSeq + 1;
-    const target = planPromotion({
-      appliedThroughSeq: this.#state.appliedThroughSeq,
-      durableSeq: this.#durableSeq,
-      windowSeq: this.#table.lastAtOrBeforeTime((o.nowMs ?? Date.now()) - this.config.historyWindowMs),
-      requestedSeq: o.throughSeq,
-      minPinSeq: o.ignorePins ? undefined : this.#pins.min(),
-    });
-    const deletedSegments: string[] = [];
-    if (target >= fromSeq) {
-      this.#state.promotingToSeq = target;
-      await this.#saveState();
-      await applyRecords(this, fromSeq, target, o.onProgress);
-      for (const r of this.#replicas.values()) await r.flush();
-      this.#state.appliedThroughSeq = target;
-      this.#state.promotingToSeq = undefined;
-      await this.#saveState();
-      this.#forgetThrough(target);
-    }
-    while (this.#segments.length > 1 && this.#segments[0]!.lastSeq <= this.#state.appliedThroughSeq) {
-      const seg = this.#segments.shift()!;
-      await seg.remove();
-      deletedSegments.push(seg.name);
-    }
-    if (deletedSegments.length > 0) await fsyncDir(path.join(this.dir, files.SEGMENT_DIR));
-    const result = { fromSeq, throughSeq: this.#state.appliedThroughSeq, deletedSegments };
-    if (target >= fromSeq) this.emit({ type: "promoted", ...result });
-    this.#limits.check(this.sizeBytes);
-    return result;
-  }
-
-  /** Records through `seq` are in the replica: the index and checkpoints let them go. */
-  #forgetThrough(seq: number): void {
-    this.#index.setFirstLiveSeq(seq + 1);
-    this.#table.dropBefore(seq + 1);
-    this.#checkpoints.dropBefore(seq + 1);
-  }
-
-  /** At the limit: promote early, through whole segments, past test pins (revoked) but not others. */
-  async #shrink(): Promise<void> {
-    let target = earlyPromotionTarget(this.#segments, this.sizeBytes, this.config.limitBytes * this.config.warnFraction);
-    if (target === undefined) return;
-    for (const pin of [...this.#pins.list()]) {
-      if (pin.seq >= target) continue;
-      if (pin.kind === "test") {
-        this.#pins.remove(pin.id);
-        this.emit({ type: "pin-revoked", pin, reason: "the journal reached its size limit; a test never holds replication back" });
-      } else {
-        this.emit({ type: "pin-blocks-limit", pin });
-        target = Math.min(target, pin.seq);
-      }
-    }
-    await this.#saveState();
-    await this.promote({ throughSeq: target });
+    return this.#maintenance.promote(options);
   }
 
   #onWritten(batch: PendingRecord[], seg: Segment, pos: number): void {
@@ -434,7 +321,8 @@ export class Journal {
     this.#durableSeq = seq;
     if (this.#limits.check(this.sizeBytes) === "limit" && !this.#shrinking) {
       this.#shrinking = true;
-      this.#shrink()
+      this.#maintenance
+        .shrink()
         .catch((error: unknown) => this.emit({ type: "promotion-failed", error: error instanceof Error ? error : new Error(String(error)) }))
         .finally(() => (this.#shrinking = false));
     }

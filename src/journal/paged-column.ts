@@ -28,8 +28,9 @@ export class PagedColumn<T extends Page> {
   }
 
   get(index: number): number {
-    const page = this.#pages[Math.floor(index / PAGE_SIZE) - this.#firstPage];
-    return page === undefined ? 0 : page[index % PAGE_SIZE]!;
+    // Bit operations while the index fits 32 bits (always, in practice): this is the index's hot path.
+    const page = index < 4294967296 ? this.#pages[(index >>> PAGE_SHIFT) - this.#firstPage] : this.#pages[Math.floor(index / PAGE_SIZE) - this.#firstPage];
+    return page === undefined ? 0 : page[index < 4294967296 ? (index & (PAGE_SIZE - 1)) >>> 0 : index % PAGE_SIZE]!;
   }
 
   set(index: number, value: number): void {

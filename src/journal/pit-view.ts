@@ -5,7 +5,7 @@
  * answers for any seq), so it opens in the same time for a 1 GiB or a 1 TiB
  * disk; while open, it pins its seq so promotion cannot pass it.
  */
-import { type BlockDevice, type Extent, ReadOnlyError, pushExtent } from "../blockdev/index.js";
+import { type BlockDevice, type Extent, type FileDevice, ReadOnlyError, pushExtent } from "../blockdev/index.js";
 import { JournalClosedError } from "./errors.js";
 import type { Journal } from "./journal.js";
 import { type Piece, PieceKind } from "./range-index.js";
@@ -17,11 +17,15 @@ export class PitView implements BlockDevice {
   readonly seq: number;
   readonly #journal: Journal;
   readonly #disk: number;
+  readonly #replica: FileDevice;
+  readonly #windowBytes: number;
   #closed = false;
 
   private constructor(journal: Journal, disk: number, diskName: string, size: number, seq: number) {
     this.#journal = journal;
     this.#disk = disk;
+    this.#replica = journal.replica(disk);
+    this.#windowBytes = journal.windowBytes(disk);
     this.diskName = diskName;
     this.size = size;
     this.seq = seq;
@@ -40,17 +44,25 @@ export class PitView implements BlockDevice {
     return buffer;
   }
 
-  async readInto(buffer: Buffer, bufferOffset: number, offset: number, length: number): Promise<void> {
-    this.#checkOpen();
+  readInto(buffer: Buffer, bufferOffset: number, offset: number, length: number): Promise<void> {
+    // Not async, and no arrays in the common case: this is the hot path of random reads.
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const pieces = this.#pieces(offset, length);
+    if (pieces.length === 1) {
+      const p = pieces[0]!;
+      if (p.kind === PieceKind.DATA) return this.#journal.readPiece(p.seq, p.offset, buffer, bufferOffset, length);
+      if (p.kind === PieceKind.BASE) return this.#replica.readInto(buffer, bufferOffset, offset, length);
+      buffer.fill(0, bufferOffset, bufferOffset + length);
+      return Promise.resolve();
+    }
     const reads: Promise<void>[] = [];
-    const replica = this.#journal.replica(this.#disk);
-    for (const p of this.#pieces(offset, length)) {
+    for (const p of pieces) {
       const at = bufferOffset + (p.offset - offset);
       if (p.kind === PieceKind.DATA) reads.push(this.#journal.readPiece(p.seq, p.offset, buffer, at, p.length));
-      else if (p.kind === PieceKind.BASE) reads.push(replica.readInto(buffer, at, p.offset, p.length));
+      else if (p.kind === PieceKind.BASE) reads.push(this.#replica.readInto(buffer, at, p.offset, p.length));
       else buffer.fill(0, at, at + p.length);
     }
-    await Promise.all(reads);
+    return Promise.all(reads).then(() => undefined);
   }
 
   write(_offset: number, _data: Buffer): Promise<void> {
@@ -95,7 +107,7 @@ export class PitView implements BlockDevice {
 
   /** Pieces of a range, resolved window by window (see RangeIndex: queries stay small). */
   #pieces(offset: number, length: number): Piece[] {
-    const window = this.#journal.windowBytes(this.#disk);
+    const window = this.#windowBytes;
     if (Math.floor(offset / window) === Math.floor((offset + length - 1) / window)) return this.#journal.resolve(this.#disk, this.seq, offset, length);
     const out: Piece[] = [];
     for (let a = offset; a < offset + length; ) {
@@ -111,7 +123,11 @@ export class PitView implements BlockDevice {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new JournalClosedError(`the view of ${this.diskName} at seq ${this.seq} is closed`);
+    if (this.#closed) throw this.#closedError();
+  }
+
+  #closedError(): JournalClosedError {
+    return new JournalClosedError(`the view of ${this.diskName} at seq ${this.seq} is closed`);
   }
 
   #readOnlyError(): ReadOnlyError {

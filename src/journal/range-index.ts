@@ -108,7 +108,8 @@ export class RangeIndex {
   /** The pieces of [offset, offset+length) on `disk` as of `atSeq`, in offset order. */
   resolve(table: RecordTable, disk: number, atSeq: number, offset: number, length: number): Piece[] {
     const d = this.#disks[disk]!;
-    const cursors: number[] = [];
+    const cursors = scratchCursors;
+    cursors.length = 0;
     const last = offset + length - 1;
     for (let l = 0; l < d.shifts.length; l++) {
       const chunk = d.chunkBytes[l]!;
@@ -141,6 +142,11 @@ export class RangeIndex {
       const type = table.type(bestSeq);
       const kind = type === RecordType.WRITE ? PieceKind.DATA : type === RecordType.ZERO ? PieceKind.ZERO : PieceKind.TRIM;
       const ro = table.offset(bestSeq);
+      if (pieces.length === 0 && ro <= offset && ro + table.length(bestSeq) >= offset + length) {
+        // The newest record covers the whole range: the common case of a small read.
+        pieces.push({ offset, length, kind, seq: bestSeq });
+        return pieces;
+      }
       uncovered = subtract(uncovered, ro, ro + table.length(bestSeq), kind, bestSeq, pieces);
     }
     for (let i = 0; i < uncovered.length; i += 2) {
@@ -162,6 +168,9 @@ export class RangeIndex {
     return back === 0 ? -1 : e - back;
   }
 }
+
+/** Reused by every query: resolve is synchronous, so one list serves them all. */
+const scratchCursors: number[] = [];
 
 /** Removes [from, to) from the sorted flat list of ranges, recording what it covered. */
 function subtract(ranges: number[], from: number, to: number, kind: PieceKind, seq: number, pieces: Piece[]): number[] {

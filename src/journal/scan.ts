@@ -15,6 +15,7 @@ import { SEGMENT_HEADER_BYTES, type Segment } from "./segment.js";
 
 const WINDOW_BYTES = 1 << 20;
 const SMALL_READ_BYTES = 4096;
+const JUMP_BYTES = 64 * 1024;
 
 export interface ScannedRecord {
   header: RecordHeader;
@@ -101,9 +102,11 @@ class WindowReader {
       await this.#seg.read(big, 0, length, pos);
       return big;
     }
-    // Contiguous reads (small records) take a whole window; a jump past the
-    // window (large records) reads just around the header: data is not read.
-    const want = pos > this.#end || (pos === this.#end && this.#end - this.#start < WINDOW_BYTES && this.#end > 0) ? SMALL_READ_BYTES : WINDOW_BYTES;
+    // Small records: read a whole window (the data comes along, cheaply, from
+    // the page cache; a syscall per header would cost more). Past a large
+    // record, read just around the next header: its data is not read.
+    const jump = pos - this.#end;
+    const want = this.#end > 0 && (jump > JUMP_BYTES || pos < this.#start) ? SMALL_READ_BYTES : WINDOW_BYTES;
     const n = Math.min(Math.max(want, length), this.#fileBytes - pos);
     await this.#seg.read(this.#buf, 0, n, pos);
     this.#start = pos;

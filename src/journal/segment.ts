@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { crc32c } from "@node-rs/crc32";
+import { FileDevice } from "../blockdev/index.js";
 import { fsyncDir } from "./atomic-file.js";
 import { readU64, writeU64 } from "./record.js";
 
@@ -32,12 +33,15 @@ export class Segment {
   /** Bytes of valid content (header and whole records). */
   sizeBytes: number;
   readonly #fd: number;
+  /** Reads go through a read-only FileDevice: it reads from the page cache inline when it can. */
+  readonly #reader: FileDevice;
   #readers = 0;
   #removed = false;
   #closed = false;
 
-  private constructor(file: string, fd: number, firstSeq: number, sizeBytes: number) {
+  private constructor(file: string, fd: number, reader: FileDevice, firstSeq: number, sizeBytes: number) {
     this.path = file;
+    this.#reader = reader;
     this.name = path.basename(file);
     this.#fd = fd;
     this.firstSeq = firstSeq;
@@ -53,14 +57,14 @@ export class Segment {
     await call<number>((cb) => fs.write(fd, header, 0, header.length, 0, cb));
     await call<void>((cb) => fs.fdatasync(fd, cb));
     await fsyncDir(dir);
-    return new Segment(file, fd, firstSeq, SEGMENT_HEADER_BYTES);
+    return new Segment(file, fd, await FileDevice.open(file, { readOnly: true }), firstSeq, SEGMENT_HEADER_BYTES);
   }
 
   /** Opens an existing segment; its content is checked by the scan, not here. */
   static async open(file: string, firstSeq: number, readOnly: boolean): Promise<Segment> {
     const fd = await call<number>((cb) => fs.open(file, readOnly ? "r" : "r+", cb));
     const size = fs.fstatSync(fd).size;
-    return new Segment(file, fd, firstSeq, size);
+    return new Segment(file, fd, await FileDevice.open(file, { readOnly: true }), firstSeq, size);
   }
 
   /** Checks the file header; returns a reason when it is not a valid one for this segment. */
@@ -73,22 +77,12 @@ export class Segment {
     return undefined;
   }
 
-  async read(buffer: Buffer, bufferOffset: number, length: number, position: number): Promise<void> {
+  read(buffer: Buffer, bufferOffset: number, length: number, position: number): Promise<void> {
     this.#readers++;
-    try {
-      let done = 0;
-      while (done < length) {
-        const n = await call<number>((cb) => fs.read(this.#fd, buffer, bufferOffset + done, length - done, position + done, cb));
-        if (n === 0) {
-          buffer.fill(0, bufferOffset + done, bufferOffset + length);
-          return;
-        }
-        done += n;
-      }
-    } finally {
+    return this.#reader.readInto(buffer, bufferOffset, position, length).finally(() => {
       this.#readers--;
       if (this.#removed && this.#readers === 0) this.#closeNow();
-    }
+    });
   }
 
   async writev(buffers: Buffer[], position: number): Promise<void> {
@@ -139,6 +133,7 @@ export class Segment {
     if (this.#closed) return;
     this.#closed = true;
     fs.close(this.#fd, () => undefined);
+    void this.#reader.close();
   }
 }
 
