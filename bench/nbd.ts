@@ -3,7 +3,7 @@
  * nbdkit's file plugin, each on a file of the same size and fill, run
  * alternately (A, B, A, B) so that drift on this machine hits both alike.
  *
- *   node dist/bench/nbd.js [--seconds 10] [--rounds 2] [--size-mib 1024]
+ *   node dist/bench/nbd.js [--seconds 10] [--rounds 3] [--size-mib 1024] [--only "qd1"]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -16,8 +16,10 @@ const opt = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const seconds = opt("seconds", 10);
-const rounds = opt("rounds", 2);
+const rounds = opt("rounds", 3);
 const sizeMiB = opt("size-mib", 1024);
+const onlyAt = args.indexOf("--only");
+const only = onlyAt >= 0 ? args[onlyAt + 1]! : "";
 
 const JOBS: Array<{ name: string; args: string[]; metric: "mbPerSec" | "iops" | "p99Us" }> = [
   { name: "seq write 1M qd8", args: ["--rw=write", "--bs=1M", "--iodepth=8"], metric: "mbPerSec" },
@@ -27,6 +29,7 @@ const JOBS: Array<{ name: string; args: string[]; metric: "mbPerSec" | "iops" | 
   { name: "rand write 4k qd1", args: ["--rw=randwrite", "--bs=4k", "--iodepth=1"], metric: "p99Us" },
 ];
 
+const jobs = JOBS.filter((j) => j.name.includes(only));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lifeline-bench-nbd-"));
 
 async function lifeline(): Promise<Server> {
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
       process.stderr.write(`filling ${s.name}'s disk...\n`);
       await fio(s.uri, ["--rw=write", "--bs=1M", "--iodepth=8", `--size=${sizeMiB}M`]);
     }
-    for (const job of JOBS) {
+    for (const job of jobs) {
       for (let round = 0; round < rounds; round++) {
         for (const s of Object.values(servers)) {
           const stopSampling = s.name === "lifeline" ? sampleRss(s.child.pid!) : null;
@@ -75,7 +78,7 @@ async function main(): Promise<void> {
   }
 
   const pick = (name: string, job: string, key: keyof FioResult) => median(results[name]![job]!.map((r) => r[key]));
-  const rows = JOBS.map((job) => {
+  const rows = jobs.map((job) => {
     const ours = { mb: pick("lifeline", job.name, "mbPerSec"), iops: pick("lifeline", job.name, "iops"), p50: pick("lifeline", job.name, "p50Us"), p99: pick("lifeline", job.name, "p99Us") };
     const ref = { mb: pick("nbdkit", job.name, "mbPerSec"), iops: pick("nbdkit", job.name, "iops"), p50: pick("nbdkit", job.name, "p50Us"), p99: pick("nbdkit", job.name, "p99Us") };
     const ratio = job.metric === "p99Us" ? ours.p99 / ref.p99 : job.metric === "iops" ? ours.iops / ref.iops : ours.mb / ref.mb;
