@@ -135,6 +135,20 @@ export class GroupStore {
     return (this.#db.prepare("SELECT * FROM groups ORDER BY name").all() as GroupRow[]).map((r) => this.#withVms(r));
   }
 
+  /** Writes a whole group definition as the other site sent it (the recovery site's copy). */
+  replace(name: string, protectedSite: string, recoverySite: string, settings: GroupSettings, vms: Vm[]): Group {
+    this.#db.transaction(() => {
+      if (this.has(name)) {
+        this.update(name, settings);
+        this.#db.prepare("DELETE FROM vms WHERE group_name = ?").run(name);
+      } else {
+        this.create(name, protectedSite, recoverySite, settings, { state: "empty", reason: "" });
+      }
+      for (const vm of vms) this.addVm(name, vm, vm.disks);
+    })();
+    return this.get(name);
+  }
+
   addVm(group: string, vm: Omit<Vm, "disks">, disks: Disk[]): Group {
     this.get(group);
     const exists = this.#db.prepare("SELECT 1 FROM vms WHERE group_name = ? AND name = ?").get(group, vm.name);

@@ -1,0 +1,59 @@
+/**
+ * `lifeline site start`: one process with the manager (the operators' API,
+ * the site-to-site API) and the appliance. It writes `run.json` with the
+ * addresses it really listens on (ports may be 0 in the config), so the CLI
+ * finds it from the site directory. Stopping: stop accepting, let requests in
+ * flight finish, close the appliance (which drains NBD clients and flushes),
+ * close the database, remove run.json.
+ */
+import fs from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import type { FastifyBaseLogger } from "fastify";
+import { Site, writeFileAtomic, type OpenOptions } from "../site/index.js";
+import { buildApp } from "./app.js";
+import { buildPeerApp } from "./peer-app.js";
+
+export interface RunInfo {
+  pid: number;
+  site: string;
+  apiUrl: string;
+  peerUrl: string;
+  nbd: { host: string; port: number };
+}
+
+export interface Daemon {
+  site: Site;
+  run: RunInfo;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(dir: string, options: OpenOptions & { logger: FastifyBaseLogger }): Promise<Daemon> {
+  const site = await Site.open(dir, options);
+  const { config } = site.ctx;
+  try {
+    const api = await buildApp(site, { logger: options.logger });
+    const peer = await buildPeerApp(site);
+    await api.listen({ host: config.host, port: config.apiPort });
+    await peer.listen({ host: config.host, port: config.peerPort });
+    const apiPort = (api.server.address() as AddressInfo).port;
+    const peerPort = (peer.server.address() as AddressInfo).port;
+    const hostInUrl = config.host.includes(":") ? `[${config.host}]` : config.host;
+    site.setEndpoints({ apiUrl: `http://${hostInUrl}:${apiPort}`, peerUrl: `https://${hostInUrl}:${peerPort}` });
+    const run: RunInfo = { pid: process.pid, site: site.name, apiUrl: site.ctx.endpoints.apiUrl, peerUrl: site.ctx.endpoints.peerUrl, nbd: site.ctx.appliance.nbdAddress };
+    await site.resume();
+    await writeFileAtomic(site.ctx.layout.run, JSON.stringify(run, null, 2) + "\n");
+    options.logger.info({ ...run }, "site daemon started");
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        await Promise.allSettled([api.close(), peer.close()]);
+        await site.close();
+        await fs.rm(site.ctx.layout.run, { force: true });
+        options.logger.info({ site: site.name }, "site daemon stopped");
+      })());
+    return { site, run, stop };
+  } catch (err) {
+    await site.close();
+    throw err;
+  }
+}

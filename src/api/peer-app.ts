@@ -1,0 +1,87 @@
+/**
+ * The site-to-site API: HTTPS with mutual TLS on its own port. The client's
+ * certificate is the caller's identity: its fingerprint must be a paired
+ * site's (pinned at pairing), except for the pairing call itself, which is
+ * allowed by its one-time secret and records the fingerprint it proves.
+ */
+import type { TLSSocket } from "node:tls";
+import Fastify from "fastify";
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { LifelineError, PRIORITIES } from "../manager/index.js";
+import { acceptPairing, dropGroup, groupStatus, receiveGroup, type Site } from "../site/index.js";
+import { installErrorHandling } from "./errors.js";
+import { Name } from "./schemas.js";
+
+const Card = z.object({
+  site: Name,
+  apiUrl: z.string(),
+  peerUrl: z.string(),
+  replicationHost: z.string(),
+  replicationPort: z.number().int(),
+  certPem: z.string(),
+});
+
+const Definition = z.object({
+  name: Name,
+  protectedSite: Name,
+  recoverySite: Name,
+  settings: z.object({
+    rpoTargetMs: z.number().int().positive(),
+    historyMs: z.number().int().positive(),
+    journalLimitBytes: z.number().int().positive(),
+    checkpointIntervalMs: z.number().int().positive(),
+    bandwidthBytesPerSec: z.number().int().positive().nullable(),
+    priority: z.enum(PRIORITIES),
+    compression: z.boolean(),
+  }),
+  vms: z.array(z.object({ name: Name, bootOrder: z.number().int(), bootDelayMs: z.number().int(), disks: z.array(z.object({ name: Name, sizeBytes: z.number().int().positive() })) })),
+});
+
+class PeerNotPairedError extends LifelineError {
+  constructor(fingerprint: string | undefined) {
+    super("unauthenticated", "peer_unauthenticated", `the caller's certificate (${fingerprint ?? "none"}) is not one of a paired site`, {
+      hint: "pair the sites first: lifeline site pair-token on this site, lifeline pair on the other",
+    });
+  }
+}
+
+export async function buildPeerApp(site: Site) {
+  const ctx = site.ctx;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1 << 20,
+    https: { key: ctx.identity.keyPem, cert: ctx.identity.certPem, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3" },
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app);
+
+  const fingerprintOf = (socket: unknown): string | undefined => (socket as TLSSocket).getPeerCertificate?.()?.fingerprint256;
+  const callerSite = (socket: unknown): string => {
+    const fp = fingerprintOf(socket);
+    const peer = fp ? ctx.manager.peers.byFingerprint(fp) : undefined;
+    if (!peer) throw new PeerNotPairedError(fp);
+    return peer.name;
+  };
+
+  app.post("/peer/v1/pair", { schema: { body: z.object({ secret: z.string(), card: Card }) } }, async (req) =>
+    acceptPairing(ctx, req.body.secret, req.body.card, fingerprintOf(req.raw.socket)),
+  );
+
+  app.put("/peer/v1/groups/:name", { schema: { params: z.object({ name: Name }), body: Definition } }, async (req) => {
+    await receiveGroup(ctx, req.body, callerSite(req.raw.socket));
+    return { ok: true };
+  });
+
+  app.delete("/peer/v1/groups/:name", { schema: { params: z.object({ name: Name }) } }, async (req) => {
+    await dropGroup(ctx, req.params.name, callerSite(req.raw.socket));
+    return { ok: true };
+  });
+
+  app.get("/peer/v1/groups/:name/status", { schema: { params: z.object({ name: Name }) } }, async (req) => {
+    callerSite(req.raw.socket);
+    return groupStatus(ctx, ctx.manager.groups.get(req.params.name));
+  });
+  return app;
+}

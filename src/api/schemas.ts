@@ -1,0 +1,56 @@
+/** Request schemas (zod): each body, query and path checked once, here, at the boundary (STYLE 8). */
+import { z } from "zod";
+import { PRIORITIES, ROLES } from "../manager/index.js";
+
+/** Group, VM and disk names go into NBD export names and file paths. */
+export const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "use letters, digits, '.', '_' or '-' (at most 63, not starting with . _ or -)");
+const ms = z.number().int().nonnegative();
+const positiveMs = z.number().int().positive();
+const bytes = z.number().int().positive();
+
+export const GroupSettingsBody = z.object({
+  rpoTargetMs: positiveMs.optional(),
+  historyMs: positiveMs.optional(),
+  journalLimitBytes: bytes.optional(),
+  checkpointIntervalMs: positiveMs.optional(),
+  bandwidthBytesPerSec: bytes.nullable().optional(),
+  priority: z.enum(PRIORITIES).optional(),
+  compression: z.boolean().optional(),
+}).strict();
+
+export const CreateGroupBody = GroupSettingsBody.extend({ name: Name, recoverySite: Name }).strict();
+
+export const AddVmBody = z.object({
+  name: Name,
+  bootOrder: z.number().int().nonnegative().optional(),
+  bootDelayMs: ms.optional(),
+  disks: z.array(z.object({
+    name: Name,
+    sizeBytes: bytes.refine((n) => n % 512 === 0, "a disk's size must be a multiple of 512 bytes"),
+    path: z.string().refine((p) => p.startsWith("/"), "must be an absolute path").optional(),
+  }).strict()).min(1, "a VM needs at least one disk").refine((d) => new Set(d.map((x) => x.name)).size === d.length, "disk names must differ"),
+}).strict();
+
+export const GroupParams = z.object({ name: Name });
+export const VmParams = z.object({ name: Name, vm: Name });
+export const DeleteGroupQuery = z.object({ keepDisks: z.enum(["true", "false"]).optional() });
+
+/** An instant: epoch milliseconds or an ISO-8601 time. */
+export const Instant = z.string().transform((s, ctx) => {
+  const n = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+  if (!Number.isFinite(n)) {
+    ctx.addIssue({ code: "custom", message: "not a time (epoch ms or ISO-8601)" });
+    return z.NEVER;
+  }
+  return n;
+});
+
+export const CheckpointBody = z.object({ tag: z.string().min(1).max(200).optional() }).strict();
+export const CheckpointQuery = z.object({ since: Instant.optional(), tag: z.string().optional() });
+export const SinceQuery = z.object({ since: Instant.optional(), group: Name.optional() });
+export const AlertsQuery = z.object({ all: z.enum(["true", "false"]).optional() });
+
+export const CreateTokenBody = z.object({ role: z.enum(ROLES), name: z.string().min(1).max(100).optional() }).strict();
+export const TokenParams = z.object({ id: z.string().min(1) });
+export const PairBody = z.object({ token: z.string().min(1) }).strict();
+export const PeerParams = z.object({ site: Name });

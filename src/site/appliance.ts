@@ -1,0 +1,97 @@
+/**
+ * The boundary between the manager and the appliance (the data path). The
+ * manager decides what is protected and where; the appliance serves the disks
+ * over NBD, splits their writes to the recovery site, receives and journals
+ * them there, and reports facts back. Keeping this interface small lets the
+ * control plane be built and tested before the data path is complete, and lets
+ * tests swap in a fake appliance.
+ */
+export interface ApplianceDisk {
+  vm: string;
+  disk: string;
+  sizeBytes: number;
+  /** The production store (protected site) or the replica (recovery site). */
+  path: string;
+  /** The file held data before protection started: it needs an initial sync. */
+  existing: boolean;
+}
+
+export interface ApplianceEndpoint {
+  site: string;
+  host: string;
+  port: number;
+  /** The pinned SHA-256 fingerprint of the peer's certificate. */
+  fingerprint: string;
+}
+
+export interface GroupSpec {
+  name: string;
+  /** This site's role for the group. */
+  role: "protected" | "recovery";
+  /** The other site of the group. */
+  peer: ApplianceEndpoint;
+  disks: ApplianceDisk[];
+  historyMs: number;
+  journalLimitBytes: number;
+  checkpointIntervalMs: number;
+  bandwidthBytesPerSec: number | null;
+  compression: boolean;
+  paused: boolean;
+}
+
+export interface ApplianceGroupStatus {
+  /** "none": no replication runs for this group here. */
+  link: "up" | "down" | "none";
+  linkReason?: string;
+  sync: { kind: "none" } | { kind: "initial" | "bitmap"; percent: number; reason: string };
+  /** Now minus the newest point the recovery site holds durably with everything before it; null when unknown. */
+  rpoMs: number | null;
+  throughputBytesPerSec: number;
+  queueBytes: number;
+  replicatedBytes: number;
+  replicatedWrites: number;
+  /** Bytes before compression / bytes sent; 1 without compression. */
+  compressionRatio: number;
+  /** At the recovery site. */
+  journal?: { bytes: number; historyMs: number; limitBytes: number };
+  /** NBD export names of the group's disks, served here. */
+  exports: string[];
+}
+
+export interface Checkpoint {
+  id: string;
+  seq: number;
+  time: number;
+  tag: string | null;
+  consistent: boolean;
+}
+
+export interface CheckpointFilter {
+  sinceMs?: number;
+  tag?: string;
+}
+
+export type ApplianceEvent =
+  | { kind: "bitmap-sync-started"; group: string; reason: string; bytes: number }
+  | { kind: "bitmap-sync-ended"; group: string }
+  | { kind: "journal-warning"; group: string; bytes: number; limitBytes: number }
+  | { kind: "journal-limit"; group: string; historyBeforeMs: number; historyAfterMs: number }
+  | { kind: "storage-full"; group: string; message: string }
+  | { kind: "disk-error"; group: string; disk: string; message: string };
+
+export interface Appliance {
+  /** Starts protecting (or receiving) a group, or applies a changed spec to one already running. Idempotent. */
+  protect(spec: GroupSpec): Promise<void>;
+  /** Stops a group here; with `deleteData`, removes its files that this site made. */
+  unprotect(group: string, options: { deleteData: boolean }): Promise<void>;
+  /** Facts about a running group, or undefined when it does not run here. */
+  status(group: string): ApplianceGroupStatus | undefined;
+  /** Adds a checkpoint; resolves once it is durable at the recovery site. */
+  addCheckpoint(group: string, tag: string | null): Promise<Checkpoint>;
+  listCheckpoints(group: string, filter: CheckpointFilter): Promise<Checkpoint[]>;
+  /** Data-path events the manager turns into events and alerts. */
+  onEvent(listener: (e: ApplianceEvent) => void): void;
+  /** Where NBD clients connect. */
+  readonly nbdAddress: { host: string; port: number };
+  close(): Promise<void>;
+}

@@ -1,0 +1,26 @@
+/** What the site's operations share: who this site is, its stores, its appliance, where it listens. */
+import type { Logger } from "../nbd/index.js";
+import type { Manager } from "../manager/index.js";
+import type { Appliance } from "./appliance.js";
+import type { SiteConfig } from "./config.js";
+import type { SiteLayout } from "./files.js";
+import type { SiteIdentity } from "./identity.js";
+
+export interface SiteEndpoints {
+  apiUrl: string;
+  peerUrl: string;
+  replicationHost: string;
+  replicationPort: number;
+}
+
+export interface SiteContext {
+  name: string;
+  config: SiteConfig;
+  layout: SiteLayout;
+  identity: SiteIdentity;
+  manager: Manager;
+  appliance: Appliance;
+  log: Logger;
+  /** Filled in once the daemon listens (ports may be 0 in the config). */
+  endpoints: SiteEndpoints;
+}

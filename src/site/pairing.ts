@@ -1,0 +1,80 @@
+/**
+ * Pairing two sites. Site B (recovery) makes a one-time token; site A calls
+ * B's site-to-site API with it, over TLS pinned to the fingerprint in the
+ * token and showing A's own certificate. B checks the secret, checks that the
+ * certificate A sent in the body is the one A's TLS connection proved it holds,
+ * stores A, and answers with its own details; A stores B. Both directions are
+ * then known, and every later call between them is pinned.
+ */
+import { UnprocessableError, type Peer } from "../manager/index.js";
+import type { SiteContext } from "./context.js";
+import { fingerprintOf } from "./identity.js";
+import { callPeer } from "./peer-client.js";
+import { decodePairingToken, encodePairingToken } from "./pairing-token.js";
+
+/** What each side tells the other about itself. */
+export interface SiteCard {
+  site: string;
+  apiUrl: string;
+  peerUrl: string;
+  replicationHost: string;
+  replicationPort: number;
+  certPem: string;
+}
+
+export function siteCard(ctx: SiteContext): SiteCard {
+  return { site: ctx.name, ...ctx.endpoints, certPem: ctx.identity.certPem };
+}
+
+export function createPairingToken(ctx: SiteContext, actor: string): { token: string; expiresAt: number } {
+  const { secret, expiresAt, id } = ctx.manager.peers.createPairingSecret();
+  ctx.manager.audit.record(actor, "pairing-token.create", id);
+  const token = encodePairingToken({ site: ctx.name, peerUrl: ctx.endpoints.peerUrl, fingerprint: ctx.identity.fingerprint, secret });
+  return { token, expiresAt };
+}
+
+/** This site (A) pairs with the site that made `token` (B). */
+export async function pairWith(ctx: SiteContext, token: string, actor: string): Promise<Peer> {
+  const t = decodePairingToken(token);
+  if (t.site === ctx.name || t.fingerprint === ctx.identity.fingerprint) {
+    throw new UnprocessableError("pairing_self", `the token was made by this site (${ctx.name}); a site cannot pair with itself`, "run lifeline site pair-token on the other site");
+  }
+  const answer = await callPeer<SiteCard>(ctx.identity, {
+    url: t.peerUrl,
+    fingerprint: t.fingerprint,
+    method: "POST",
+    path: "/peer/v1/pair",
+    body: { secret: t.secret, card: siteCard(ctx) },
+  });
+  if (fingerprintOf(answer.certPem) !== t.fingerprint || answer.site !== t.site) {
+    throw new UnprocessableError("pairing_mismatch", `the site at ${t.peerUrl} answered as ${answer.site} with another certificate than its token names`, "make a new token on the other site");
+  }
+  const peer = ctx.manager.peers.upsert({ name: answer.site, ...cardToPeer(answer) });
+  ctx.manager.audit.record(actor, "site.pair", answer.site, { peerUrl: answer.peerUrl, fingerprint: peer.fingerprint });
+  ctx.manager.events.add({ severity: "info", kind: "site-paired", message: `paired with site ${answer.site} (${answer.apiUrl})`, data: { fingerprint: peer.fingerprint } });
+  return peer;
+}
+
+/** This site (B) accepts a pairing call from A; `clientFingerprint` is what A's TLS connection proved. */
+export function acceptPairing(ctx: SiteContext, secret: string, card: SiteCard, clientFingerprint: string | undefined): SiteCard {
+  if (!clientFingerprint || fingerprintOf(card.certPem) !== clientFingerprint) {
+    throw new UnprocessableError("pairing_mismatch", "the certificate in the pairing request is not the one the connection showed", "pair from the site daemon itself (lifeline pair)");
+  }
+  if (card.site === ctx.name) throw new UnprocessableError("pairing_self", `site ${card.site} has this site's name; site names must differ`);
+  ctx.manager.peers.spendPairingSecret(secret, card.site);
+  ctx.manager.peers.upsert({ name: card.site, ...cardToPeer(card) });
+  ctx.manager.audit.record(`site:${card.site}`, "site.pair", card.site, { peerUrl: card.peerUrl, fingerprint: clientFingerprint });
+  ctx.manager.events.add({ severity: "info", kind: "site-paired", message: `paired with site ${card.site} (${card.apiUrl})`, data: { fingerprint: clientFingerprint } });
+  return siteCard(ctx);
+}
+
+function cardToPeer(c: SiteCard): Omit<Peer, "name" | "pairedAt"> {
+  return {
+    peerUrl: c.peerUrl,
+    apiUrl: c.apiUrl,
+    replicationHost: c.replicationHost,
+    replicationPort: c.replicationPort,
+    fingerprint: fingerprintOf(c.certPem),
+    certPem: c.certPem,
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * A site: its directory (config, database, key and certificate, data), the
+ * manager over its database, and the appliance. `initSite` makes the
+ * directory once; `Site.open` brings it up and resumes every group it had,
+ * so a restart (after SIGTERM or SIGKILL) carries on where it was.
+ */
+import fs from "node:fs/promises";
+import { Manager, ConflictError } from "../manager/index.js";
+import type { Logger } from "../nbd/index.js";
+import type { Appliance } from "./appliance.js";
+import { readConfig, writeConfig, type SiteConfig } from "./config.js";
+import type { SiteContext, SiteEndpoints } from "./context.js";
+import { siteLayout, writeFileAtomic, type SiteLayout } from "./files.js";
+import { applianceSpec } from "./group-ops.js";
+import { createIdentity, loadIdentity } from "./identity.js";
+import { LocalAppliance } from "./local-appliance.js";
+import { recordApplianceEvent, refreshStates } from "./status.js";
+
+export interface InitOptions {
+  dir: string;
+  name: string;
+  host: string;
+  apiPort: number;
+  nbdPort: number;
+  replicationPort: number;
+  peerPort?: number;
+}
+
+export interface InitResult {
+  layout: SiteLayout;
+  config: SiteConfig;
+  adminToken: string;
+  fingerprint: string;
+}
+
+export async function initSite(o: InitOptions): Promise<InitResult> {
+  const layout = siteLayout(o.dir);
+  if (await fs.stat(layout.config).then(() => true, () => false)) {
+    throw new ConflictError("site_exists", `${layout.dir} already holds a site`, `start it with: lifeline site start --dir ${o.dir}`);
+  }
+  await fs.mkdir(layout.dir, { recursive: true, mode: 0o700 });
+  await fs.mkdir(layout.data, { recursive: true });
+  const config: SiteConfig = {
+    name: o.name,
+    host: o.host,
+    apiPort: o.apiPort,
+    nbdPort: o.nbdPort,
+    replicationPort: o.replicationPort,
+    peerPort: o.peerPort ?? (o.apiPort === 0 ? 0 : o.apiPort + 1),
+  };
+  const identity = await createIdentity(o.name, layout.key, layout.cert);
+  const manager = Manager.open(layout.database);
+  try {
+    manager.db.prepare("INSERT INTO meta (key, value) VALUES ('site', ?)").run(o.name);
+    const admin = manager.tokens.create("admin", "first admin", "site init");
+    const cli = manager.tokens.create("admin", "local CLI (cli-token file)", "site init");
+    await writeFileAtomic(layout.cliToken, cli.token + "\n", 0o600);
+    manager.audit.record("site init", "site.init", o.name, { fingerprint: identity.fingerprint });
+    manager.events.add({ severity: "info", kind: "site-created", message: `site ${o.name} created` });
+    // Written last: a directory with a config is a whole site.
+    await writeConfig(layout.config, config);
+    return { layout, config, adminToken: admin.token, fingerprint: identity.fingerprint };
+  } finally {
+    manager.close();
+  }
+}
+
+export interface OpenOptions {
+  logger: Logger;
+  /** Makes the appliance; the default serves disks over NBD (LocalAppliance). */
+  appliance?: (config: SiteConfig, logger: Logger) => Promise<Appliance>;
+}
+
+export class Site {
+  readonly ctx: SiteContext;
+  #timer: NodeJS.Timeout | undefined;
+
+  private constructor(ctx: SiteContext) {
+    this.ctx = ctx;
+  }
+
+  static async open(dir: string, options: OpenOptions): Promise<Site> {
+    const layout = siteLayout(dir);
+    const config = await readConfig(layout.config);
+    const identity = await loadIdentity(layout.key, layout.cert);
+    const manager = Manager.open(layout.database);
+    let appliance: Appliance;
+    try {
+      appliance = options.appliance
+        ? await options.appliance(config, options.logger)
+        : await LocalAppliance.start({ host: config.host, nbdPort: config.nbdPort, logger: options.logger });
+    } catch (err) {
+      manager.close();
+      throw err;
+    }
+    const endpoints: SiteEndpoints = {
+      apiUrl: `http://${config.host}:${config.apiPort}`,
+      peerUrl: `https://${config.host}:${config.peerPort}`,
+      replicationHost: config.host,
+      replicationPort: config.replicationPort,
+    };
+    const ctx: SiteContext = { name: config.name, config, layout, identity, manager, appliance, log: options.logger, endpoints };
+    appliance.onEvent((e) => recordApplianceEvent(ctx, e));
+    return new Site(ctx);
+  }
+
+  get name(): string {
+    return this.ctx.name;
+  }
+
+  setEndpoints(e: Partial<SiteEndpoints>): void {
+    Object.assign(this.ctx.endpoints, e);
+  }
+
+  /** Restarts every group in the appliance, then keeps states, events and alerts current. */
+  async resume(refreshMs = 1000): Promise<void> {
+    for (const g of this.ctx.manager.groups.list()) {
+      try {
+        await this.ctx.appliance.protect(applianceSpec(this.ctx, g));
+      } catch (err) {
+        this.ctx.log.error({ err, group: g.name }, "group could not be resumed");
+        this.ctx.manager.events.raise("group-start-failed", g.name, "critical", `group ${g.name} could not be started: ${(err as Error).message}`, g.name);
+      }
+    }
+    refreshStates(this.ctx);
+    this.#timer = setInterval(() => {
+      try {
+        refreshStates(this.ctx);
+      } catch (err) {
+        this.ctx.log.error({ err }, "refreshing group states failed");
+      }
+    }, refreshMs);
+    this.#timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    try {
+      await this.ctx.appliance.close();
+    } finally {
+      this.ctx.manager.close();
+    }
+  }
+}

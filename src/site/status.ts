@@ -1,0 +1,152 @@
+/**
+ * A group's status as people and scripts see it: the state from the state
+ * machine (manager/group-state.ts) over the appliance's facts, RPO against its
+ * target, history covered, throughput, exports. `refreshStates` runs once a
+ * second in the daemon and turns state changes into events and alerts.
+ */
+import { ConflictError, deriveGroupState, stateEffects, type Group, type GroupState, type GroupStateName } from "../manager/index.js";
+import type { ApplianceEvent, ApplianceGroupStatus, Checkpoint, CheckpointFilter } from "./appliance.js";
+import type { SiteContext } from "./context.js";
+
+export interface GroupStatusView {
+  name: string;
+  role: "protected" | "recovery";
+  protectedSite: string;
+  recoverySite: string;
+  state: GroupStateName;
+  reason: string;
+  percent: number | null;
+  rpoMs: number | null;
+  rpoTargetMs: number;
+  historyTargetMs: number;
+  historyCoveredMs: number | null;
+  link: "up" | "down" | "none";
+  throughputBytesPerSec: number;
+  queueBytes: number;
+  replicatedBytes: number;
+  replicatedWrites: number;
+  compressionRatio: number;
+  journalBytes: number | null;
+  journalLimitBytes: number;
+  alerts: number;
+  vms: { name: string; bootOrder: number; bootDelayMs: number; disks: { name: string; sizeBytes: number; path: string; export: string | null; uri: string | null }[] }[];
+}
+
+const IDLE: ApplianceGroupStatus = {
+  link: "none",
+  linkReason: "the group does not run in the appliance",
+  sync: { kind: "none" },
+  rpoMs: null,
+  throughputBytesPerSec: 0,
+  queueBytes: 0,
+  replicatedBytes: 0,
+  replicatedWrites: 0,
+  compressionRatio: 1,
+  exports: [],
+};
+
+export function currentState(g: Group, a: ApplianceGroupStatus): GroupState {
+  return deriveGroupState({
+    hasDisks: g.vms.some((v) => v.disks.length > 0),
+    paused: g.paused,
+    rpoTargetMs: g.rpoTargetMs,
+    link: a.link,
+    linkReason: a.linkReason,
+    sync: a.sync,
+    rpoMs: a.rpoMs,
+  });
+}
+
+export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
+  const a = ctx.appliance.status(g.name) ?? IDLE;
+  const s = currentState(g, a);
+  const nbd = ctx.appliance.nbdAddress;
+  const alerts = ctx.manager.events.alerts().filter((x) => x.subject === g.name).length;
+  return {
+    name: g.name,
+    role: g.protectedSite === ctx.name ? "protected" : "recovery",
+    protectedSite: g.protectedSite,
+    recoverySite: g.recoverySite,
+    state: s.state,
+    reason: s.reason,
+    percent: "percent" in s ? s.percent : null,
+    rpoMs: a.rpoMs,
+    rpoTargetMs: g.rpoTargetMs,
+    historyTargetMs: g.historyMs,
+    historyCoveredMs: a.journal?.historyMs ?? null,
+    link: a.link,
+    throughputBytesPerSec: a.throughputBytesPerSec,
+    queueBytes: a.queueBytes,
+    replicatedBytes: a.replicatedBytes,
+    replicatedWrites: a.replicatedWrites,
+    compressionRatio: a.compressionRatio,
+    journalBytes: a.journal?.bytes ?? null,
+    journalLimitBytes: g.journalLimitBytes,
+    alerts,
+    vms: g.vms.map((v) => ({
+      name: v.name,
+      bootOrder: v.bootOrder,
+      bootDelayMs: v.bootDelayMs,
+      disks: v.disks.map((d) => {
+        const name = `${g.name}/${v.name}/${d.name}`;
+        const served = a.exports.includes(name);
+        return { name: d.name, sizeBytes: d.sizeBytes, path: d.path, export: served ? name : null, uri: served ? `nbd://${nbd.host}:${nbd.port}/${name}` : null };
+      }),
+    })),
+  };
+}
+
+/** Persists each group's state and applies the events and alerts its changes cause. */
+export function refreshStates(ctx: SiteContext): void {
+  for (const g of ctx.manager.groups.list()) {
+    const next = currentState(g, ctx.appliance.status(g.name) ?? IDLE);
+    if (next.state === g.state && next.reason === g.stateReason) continue;
+    for (const e of stateEffects(g.name, g.state, next)) {
+      if (e.do === "event") ctx.manager.events.add({ severity: e.severity, kind: e.kind, group: g.name, message: e.message, data: { state: next.state } });
+      else if (e.do === "raise") ctx.manager.events.raise(e.alert, g.name, e.severity, e.message, g.name);
+      else ctx.manager.events.clear(e.alert, g.name, e.message, g.name);
+    }
+    ctx.manager.groups.setState(g.name, next.state, next.reason);
+  }
+}
+
+/** Data-path events into the event log and alerts. */
+export function recordApplianceEvent(ctx: SiteContext, e: ApplianceEvent): void {
+  const ev = ctx.manager.events;
+  switch (e.kind) {
+    case "bitmap-sync-started":
+      ev.add({ severity: "warning", kind: e.kind, group: e.group, message: `group ${e.group}: bitmap sync started (${e.reason}, ${e.bytes} bytes)`, data: { reason: e.reason, bytes: e.bytes } });
+      break;
+    case "bitmap-sync-ended":
+      ev.add({ severity: "info", kind: e.kind, group: e.group, message: `group ${e.group}: bitmap sync ended` });
+      break;
+    case "journal-warning":
+      ev.raise("journal-warning", e.group, "warning", `group ${e.group}: journal at ${e.bytes} of ${e.limitBytes} bytes`, e.group);
+      break;
+    case "journal-limit":
+      ev.raise("journal-limit", e.group, "critical", `group ${e.group}: journal at its limit; history shrunk from ${Math.round(e.historyBeforeMs / 1000)}s to ${Math.round(e.historyAfterMs / 1000)}s`, e.group);
+      break;
+    case "storage-full":
+      ev.raise("storage-full", e.group, "critical", `group ${e.group}: recovery-site storage full: ${e.message}`, e.group);
+      break;
+    case "disk-error":
+      ev.raise("disk-error", `${e.group}/${e.disk}`, "critical", `group ${e.group}, disk ${e.disk}: ${e.message}`, e.group);
+      break;
+  }
+}
+
+export async function addCheckpoint(ctx: SiteContext, group: string, tag: string | null, actor: string): Promise<Checkpoint> {
+  const g = ctx.manager.groups.get(group);
+  if (g.protectedSite !== ctx.name) {
+    throw new ConflictError("not_protected_site", `checkpoints of group "${group}" are added at its protected site ${g.protectedSite}`, `run the command against site ${g.protectedSite}`);
+  }
+  const cp = await ctx.appliance.addCheckpoint(group, tag);
+  ctx.manager.audit.record(actor, "checkpoint.add", group, { id: cp.id, seq: cp.seq, tag });
+  ctx.manager.events.add({ severity: "info", kind: "checkpoint", group, message: `checkpoint ${cp.id}${tag ? ` "${tag}"` : ""} at seq ${cp.seq} is durable at ${g.recoverySite}` });
+  return cp;
+}
+
+export async function listCheckpoints(ctx: SiteContext, group: string, filter: CheckpointFilter): Promise<Checkpoint[]> {
+  ctx.manager.groups.get(group);
+  return ctx.appliance.listCheckpoints(group, filter);
+}

@@ -1,0 +1,75 @@
+/** Pairing two sites over real mutual TLS: both directions known, a reused or foreign token refused. */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { bearer, openTestSite, pair, tempRoot, type TestSite } from "./harness.js";
+
+describe("api-pairing", () => {
+  const root = tempRoot();
+  let a: TestSite;
+  let b: TestSite;
+  let c: TestSite;
+  before(async () => {
+    [a, b, c] = await Promise.all([openTestSite(root, "A"), openTestSite(root, "B"), openTestSite(root, "C")]);
+  });
+  after(async () => {
+    await Promise.all([a.close(), b.close(), c.close()]);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it("pairs both directions with pinned fingerprints", async () => {
+    await pair(a, b);
+    const atA = (await a.app.inject({ url: "/api/v1/peers", headers: bearer(a.admin) })).json();
+    const atB = (await b.app.inject({ url: "/api/v1/peers", headers: bearer(b.admin) })).json();
+    assert.deepEqual(atA.map((p: { name: string }) => p.name), ["B"]);
+    assert.deepEqual(atB.map((p: { name: string }) => p.name), ["A"]);
+    assert.equal(atA[0].fingerprint, b.site.ctx.identity.fingerprint);
+    assert.equal(atB[0].fingerprint, a.site.ctx.identity.fingerprint);
+  });
+
+  it("refuses a reused token", async () => {
+    const t = (await b.app.inject({ method: "POST", url: "/api/v1/pairing-tokens", headers: bearer(b.admin) })).json().token;
+    const first = await c.app.inject({ method: "POST", url: "/api/v1/peers", headers: bearer(c.admin), payload: { token: t } });
+    assert.equal(first.statusCode, 201);
+    const again = await a.app.inject({ method: "POST", url: "/api/v1/peers", headers: bearer(a.admin), payload: { token: t } });
+    assert.equal(again.statusCode, 422);
+    assert.equal(again.json().error.code, "pairing_token_used");
+    assert.match(again.json().error.message, /already used \(by site C\)/);
+  });
+
+  it("refuses garbage, a token of this very site, and a tampered secret", async () => {
+    const garbage = await a.app.inject({ method: "POST", url: "/api/v1/peers", headers: bearer(a.admin), payload: { token: "hello" } });
+    assert.equal(garbage.statusCode, 422);
+    assert.equal(garbage.json().error.code, "pairing_token_malformed");
+    const own = (await a.app.inject({ method: "POST", url: "/api/v1/pairing-tokens", headers: bearer(a.admin) })).json().token;
+    const self = await a.app.inject({ method: "POST", url: "/api/v1/peers", headers: bearer(a.admin), payload: { token: own } });
+    assert.equal(self.json().error.code, "pairing_self");
+    const t = (await b.app.inject({ method: "POST", url: "/api/v1/pairing-tokens", headers: bearer(b.admin) })).json().token as string;
+    const body = JSON.parse(Buffer.from(t.slice(7), "base64url").toString());
+    body.k = "not-the-secret";
+    const forged = "llpair_" + Buffer.from(JSON.stringify(body)).toString("base64url");
+    const r = await a.app.inject({ method: "POST", url: "/api/v1/peers", headers: bearer(a.admin), payload: { token: forged } });
+    assert.equal(r.statusCode, 422);
+    assert.equal(r.json().error.code, "pairing_token_invalid");
+  });
+
+  it("refuses a peer whose certificate is not the pinned one", async () => {
+    const t = (await b.app.inject({ method: "POST", url: "/api/v1/pairing-tokens", headers: bearer(b.admin) })).json().token as string;
+    const body = JSON.parse(Buffer.from(t.slice(7), "base64url").toString());
+    body.f = c.site.ctx.identity.fingerprint; // B's address, C's fingerprint: a man in the middle
+    const forged = "llpair_" + Buffer.from(JSON.stringify(body)).toString("base64url");
+    const r = await a.app.inject({ method: "POST", url: "/api/v1/peers", headers: bearer(a.admin), payload: { token: forged } });
+    assert.equal(r.statusCode, 422);
+    assert.equal(r.json().error.code, "peer_unauthenticated");
+  });
+
+  it("reports an unreachable peer as 503 with a hint", async () => {
+    const t = (await b.app.inject({ method: "POST", url: "/api/v1/pairing-tokens", headers: bearer(b.admin) })).json().token as string;
+    const body = JSON.parse(Buffer.from(t.slice(7), "base64url").toString());
+    body.u = "https://127.0.0.1:1";
+    const r = await a.app.inject({ method: "POST", url: "/api/v1/peers", headers: bearer(a.admin), payload: { token: "llpair_" + Buffer.from(JSON.stringify(body)).toString("base64url") } });
+    assert.equal(r.statusCode, 503);
+    assert.equal(r.json().error.code, "peer_unreachable");
+    assert.ok(r.json().error.hint);
+  });
+});
