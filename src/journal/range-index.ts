@@ -5,8 +5,9 @@
  * - A PIT view must open in time independent of the disk's size and answer
  *   for any seq, so nothing is built per view: the index is shared, and a
  *   query at seq S just ignores entries newer than S.
- * - Each disk is cut into chunks at a few levels (16× apart; at most 65536
- *   chunks at the finest, so a 1 TiB disk costs what a 1 GiB one does). A
+ * - Each disk is cut into chunks at a few levels (16× apart; 4 KiB at the
+ *   finest up to 1 GiB disks, at most 2^18 chunks beyond, so a 1 TiB disk
+ *   costs what a 1 GiB one does; list heads are made per page on first use). A
  *   record goes to the finest level where it touches at most two chunks, and
  *   is pushed on those chunks' lists: a 4 KiB write lands in the fine level,
  *   a whole-disk TRIM in the top one. A query walks, newest first, the lists
@@ -31,13 +32,38 @@ export interface Piece {
 }
 
 const LEVEL_BITS = 4;
-const MAX_FINE_CHUNKS_LOG2 = 16;
+const MAX_FINE_CHUNKS_LOG2 = 18;
 const MIN_CHUNK_LOG2 = 12;
+const HEAD_PAGE = 4096;
+
+/**
+ * The list heads of one level (entry id + 1, 0 for an empty list), in pages
+ * made on first use: a disk costs only for the parts of it written to.
+ */
+class Heads {
+  readonly #pages = new Map<number, Float64Array>();
+
+  get(chunk: number): number {
+    const page = this.#pages.get(Math.floor(chunk / HEAD_PAGE));
+    return page === undefined ? 0 : page[chunk % HEAD_PAGE]!;
+  }
+
+  set(chunk: number, value: number): void {
+    const p = Math.floor(chunk / HEAD_PAGE);
+    let page = this.#pages.get(p);
+    if (!page) this.#pages.set(p, (page = new Float64Array(HEAD_PAGE)));
+    page[chunk % HEAD_PAGE] = value;
+  }
+
+  get bytes(): number {
+    return this.#pages.size * HEAD_PAGE * 8;
+  }
+}
 
 class DiskLevels {
   readonly shifts: number[] = [];
   readonly chunkBytes: number[] = [];
-  readonly heads: Float64Array[] = [];
+  readonly heads: Heads[] = [];
 
   constructor(sizeBytes: number) {
     const sizeLog2 = Math.max(MIN_CHUNK_LOG2, Math.ceil(Math.log2(Math.max(1, sizeBytes))));
@@ -46,7 +72,7 @@ class DiskLevels {
       const chunk = 2 ** shift;
       this.shifts.push(shift);
       this.chunkBytes.push(chunk);
-      this.heads.push(new Float64Array(Math.max(1, Math.ceil(sizeBytes / chunk))));
+      this.heads.push(new Heads());
       if (chunk >= sizeBytes) break;
       shift += LEVEL_BITS;
     }
@@ -76,10 +102,10 @@ export class RangeIndex {
     const heads = d.heads[level]!;
     for (let c = Math.floor(offset / chunk); c <= Math.floor(last / chunk); c++) {
       const e = this.#nextEntry++;
-      const head = heads[c]!;
+      const head = heads.get(c);
       this.#entrySeq.set(e, seq);
       this.#entryBack.set(e, head === 0 ? 0 : e - (head - 1));
-      heads[c] = e + 1;
+      heads.set(c, e + 1);
     }
   }
 
@@ -115,7 +141,7 @@ export class RangeIndex {
       const chunk = d.chunkBytes[l]!;
       const heads = d.heads[l]!;
       for (let c = Math.floor(offset / chunk); c <= Math.floor(last / chunk); c++) {
-        let e = heads[c]! - 1;
+        let e = heads.get(c) - 1;
         while (e >= this.#firstLiveEntry && this.#entrySeq.get(e) > atSeq) e = this.#back(e);
         if (e >= this.#firstLiveEntry) cursors.push(e);
       }
@@ -159,7 +185,7 @@ export class RangeIndex {
   /** Bytes held by the index's lists (the record table is counted apart). */
   get bytes(): number {
     let n = this.#entrySeq.bytes + this.#entryBack.bytes;
-    for (const d of this.#disks) if (d) for (const h of d.heads) n += h.byteLength;
+    for (const d of this.#disks) if (d) for (const h of d.heads) n += h.bytes;
     return n;
   }
 
