@@ -37,10 +37,6 @@ export async function buildApp(site: Site, options: AppOptions = {}): Promise<Fa
     transform: jsonSchemaTransform,
   });
   await app.register(fastifySwaggerUi, { routePrefix: "/api/docs", uiConfig: { docExpansion: "list" } });
-  // The swagger UI's own routes are public; so is the OpenAPI document.
-  app.addHook("onRoute", (route) => {
-    if (route.url.startsWith("/api/docs")) route.config = { ...(route.config ?? {}), public: true };
-  });
 
   await app.register(siteRoutes(site), { prefix: "/api/v1" });
   await app.register(groupRoutes(site), { prefix: "/api/v1" });

@@ -21,7 +21,9 @@ export function installAuth(app: FastifyInstance, manager: Manager): void {
   app.decorateRequest("principal", undefined);
   app.addHook("onRequest", async (request) => {
     const config = request.routeOptions.config;
-    if (config.public || !request.routeOptions.url) return;
+    const url = request.routeOptions.url;
+    // The OpenAPI document and its UI are open; so are unknown routes, which answer 404.
+    if (config.public || !url || url.startsWith("/api/docs")) return;
     const header = request.headers.authorization;
     const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!m) throw new UnauthenticatedError("an Authorization: Bearer token is required");
