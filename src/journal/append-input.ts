@@ -31,6 +31,7 @@ export function buildRecord(
     });
   }
   if (input.type === "checkpoint") {
+    if (Buffer.byteLength(input.id) > 1024 || Buffer.byteLength(input.tag ?? "") > 4096) throw new JournalError("a checkpoint id is at most 1 KiB and a tag 4 KiB");
     const payload = encodeCheckpointPayload({ id: input.id, tag: input.tag });
     const flags = input.consistent === false ? 0 : 1;
     const fields = { type: RecordType.CHECKPOINT, flags, disk: 0, payloadBytes: payload.length, seq: input.seq, timeMs: input.timeMs, offset: 0, length: 0 };

@@ -151,7 +151,9 @@ export class Appender {
       this.#fail(err);
       return;
     }
-    this.#o.onDurable(seg.lastSeq);
+    seg.durableSeq = batch[batch.length - 1]!.seq;
+    seg.durableBytes = pos + bytes;
+    this.#o.onDurable(seg.durableSeq);
     for (const r of batch) r.resolve();
   }
 

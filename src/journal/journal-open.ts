@@ -149,7 +149,8 @@ export async function loadJournal(dir: string, config: GroupConfig, state: Journ
         await seg.sync();
       } else seg.sizeBytes = offset;
     }
-    seg.lastSeq = result.lastSeq;
+    seg.lastSeq = seg.durableSeq = result.lastSeq;
+    seg.durableBytes = seg.sizeBytes;
     expect = result.lastSeq + 1;
   }
   return loaded;

@@ -30,6 +30,9 @@ import { Maintenance } from "./maintenance.js";
 import { HEADER_BYTES } from "./record.js";
 import { SNAPSHOT_FILE, writeSnapshot } from "./snapshot.js";
 
+/** Records between automatic index snapshots (at least; also at most a quarter of the index). */
+const SNAPSHOT_EVERY_RECORDS = 1 << 20;
+
 export interface SegmentInfo {
   name: string;
   firstSeq: number;
@@ -61,6 +64,8 @@ export class Journal {
   #closed = false;
   #shrinking = false;
   #stateWrites: Promise<unknown> = Promise.resolve();
+  #snapshots: Promise<unknown> = Promise.resolve();
+  #snapshotSeq = 0;
 
   private constructor(dir: string, readOnly: boolean, config: files.GroupConfig, state: files.JournalState, loaded: LoadedJournal, replicas: Map<number, FileDevice>) {
     this.dir = dir;
@@ -76,6 +81,7 @@ export class Journal {
     this.#disksByName = new Map(config.disks.map((d) => [d.name, d]));
     this.#index.setFirstLiveSeq(state.appliedThroughSeq + 1);
     this.#lastSeq = this.#writtenSeq = this.#durableSeq = Math.max(loaded.table.lastSeq, state.appliedThroughSeq);
+    this.#snapshotSeq = this.#lastSeq;
     this.#pins = new PinSet(state.pins);
     this.#limits = new LimitWatch(config, (e) => this.emit(e));
     this.#appender = new Appender({
@@ -262,24 +268,35 @@ export class Journal {
     for (const l of this.#listeners) l(event);
   }
 
-  async saveSnapshot(): Promise<void> {
-    if (this.readOnly) return;
-    await this.#appender.drain();
+  /**
+   * Persists the index up to the durable seq, so the next open reads only the
+   * headers after it. Runs beside appends; written now and then on its own
+   * (see #onDurable) and at close.
+   */
+  saveSnapshot(): Promise<void> {
+    if (this.readOnly) return Promise.resolve();
+    const run = this.#snapshots.then(() => this.#writeSnapshot());
+    this.#snapshots = run.catch(() => undefined);
+    return run;
+  }
+
+  #writeSnapshot(): Promise<void> {
     const firstSeq = this.#table.firstSeq;
-    const lastSeq = this.#durableSeq >= firstSeq ? Math.min(this.#durableSeq, this.#table.lastSeq) : firstSeq - 1;
-    await writeSnapshot(path.join(this.dir, files.SEGMENT_DIR, SNAPSHOT_FILE), {
-      version: 1,
-      firstSeq,
-      lastSeq,
-      segments: this.segments.filter((s) => s.lastSeq <= lastSeq),
-      checkpoints: this.#checkpoints.list().filter((c) => c.seq <= lastSeq),
-    }, this.#table);
+    const lastSeq = Math.max(firstSeq - 1, Math.min(this.#durableSeq, this.#table.lastSeq));
+    this.#snapshotSeq = lastSeq;
+    const segments = this.#segments
+      .filter((s) => s.durableSeq >= s.firstSeq || s.durableBytes > 0)
+      .map((s) => ({ name: s.name, firstSeq: s.firstSeq, lastSeq: s.durableSeq, sizeBytes: s.durableBytes }));
+    const checkpoints = this.#checkpoints.list().filter((c) => c.seq <= lastSeq);
+    return writeSnapshot(path.join(this.dir, files.SEGMENT_DIR, SNAPSHOT_FILE), { version: 1, firstSeq, lastSeq, segments, checkpoints }, this.#table);
   }
 
   async close(options: { snapshot?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     await this.#appender.drain();
+    await this.#maintenance.idle();
     if (!this.readOnly && (options.snapshot ?? true) && !this.#appender.failure) await this.saveSnapshot();
+    await this.#snapshots;
     this.#closed = true;
     for (const s of this.#segments) s.close();
     for (const r of this.#replicas.values()) await r.close();
@@ -319,6 +336,12 @@ export class Journal {
 
   #onDurable(seq: number): void {
     this.#durableSeq = seq;
+    // A snapshot now and then, so that a crash does not cost a scan of everything.
+    const sinceSnapshot = seq - this.#snapshotSeq;
+    if (sinceSnapshot >= SNAPSHOT_EVERY_RECORDS && sinceSnapshot * 4 >= seq - this.#table.firstSeq) {
+      this.#snapshotSeq = seq;
+      this.saveSnapshot().catch((error: unknown) => this.emit({ type: "snapshot-failed", error: error instanceof Error ? error : new Error(String(error)) }));
+    }
     if (this.#limits.check(this.sizeBytes) === "limit" && !this.#shrinking) {
       this.#shrinking = true;
       this.#maintenance

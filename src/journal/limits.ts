@@ -14,7 +14,8 @@ export type JournalEvent =
   | { type: "pin-blocks-limit"; pin: PinRecord }
   | { type: "pin-revoked"; pin: PinRecord; reason: string }
   | { type: "promoted"; fromSeq: number; throughSeq: number; deletedSegments: string[] }
-  | { type: "promotion-failed"; error: Error };
+  | { type: "promotion-failed"; error: Error }
+  | { type: "snapshot-failed"; error: Error };
 
 export type LimitLevel = "ok" | "warning" | "limit";
 

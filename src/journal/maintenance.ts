@@ -52,6 +52,11 @@ export class Maintenance {
     this.#c = core;
   }
 
+  /** Resolves when no promotion is running or queued. */
+  async idle(): Promise<void> {
+    await this.#promoting;
+  }
+
   /** Promotions run one at a time, in the order asked. */
   promote(options: PromoteOptions): Promise<PromoteResult> {
     const run = this.#promoting.then(() => this.#promote(options));

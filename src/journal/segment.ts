@@ -32,6 +32,9 @@ export class Segment {
   lastSeq: number;
   /** Bytes of valid content (header and whole records). */
   sizeBytes: number;
+  /** The last seq, and the bytes, known durable (what an index snapshot may cover). */
+  durableSeq: number;
+  durableBytes: number;
   readonly #fd: number;
   /** Reads go through a read-only FileDevice: it reads from the page cache inline when it can. */
   readonly #reader: FileDevice;
@@ -45,8 +48,8 @@ export class Segment {
     this.name = path.basename(file);
     this.#fd = fd;
     this.firstSeq = firstSeq;
-    this.lastSeq = firstSeq - 1;
-    this.sizeBytes = sizeBytes;
+    this.lastSeq = this.durableSeq = firstSeq - 1;
+    this.sizeBytes = this.durableBytes = sizeBytes;
   }
 
   /** Creates a new empty segment durably: header written and synced, directory synced. */
