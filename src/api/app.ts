@@ -27,6 +27,10 @@ export async function buildApp(site: Site, options: AppOptions = {}): Promise<Fa
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);
   installAuth(app, site.ctx.manager);
+  // Lets a client name the site in its messages ("group erp not found at site A").
+  app.addHook("onSend", async (_req, reply) => {
+    reply.header("x-lifeline-site", site.name);
+  });
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -66,7 +66,7 @@ export async function buildPeerApp(site: Site) {
   };
 
   app.post("/peer/v1/pair", { schema: { body: z.object({ secret: z.string(), card: Card }) } }, async (req) =>
-    acceptPairing(ctx, req.body.secret, req.body.card, fingerprintOf(req.raw.socket)),
+    acceptPairing(ctx, req.body.secret, req.body.card, fingerprintOf(req.raw.socket), req.raw.socket.remoteAddress),
   );
 
   app.put("/peer/v1/groups/:name", { schema: { params: z.object({ name: Name }), body: Definition } }, async (req) => {

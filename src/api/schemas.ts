@@ -52,5 +52,5 @@ export const AlertsQuery = z.object({ all: z.enum(["true", "false"]).optional() 
 
 export const CreateTokenBody = z.object({ role: z.enum(ROLES), name: z.string().min(1).max(100).optional() }).strict();
 export const TokenParams = z.object({ id: z.string().min(1) });
-export const PairBody = z.object({ token: z.string().min(1) }).strict();
+export const PairBody = z.object({ token: z.string().min(1), peerHost: z.string().min(1).optional() }).strict();
 export const PeerParams = z.object({ site: Name });

@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerNbdCommands } from "./nbd.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerJournalCommands } from "./journal.js";
+import { registerSiteCommands } from "./site.js";
 
 const program = new Command("lifeline")
   .description("Lifeline: continuous data protection and disaster recovery for virtual machines")
@@ -11,6 +12,7 @@ const program = new Command("lifeline")
 registerNbdCommands(program);
 registerDemoCommand(program);
 registerJournalCommands(program);
+registerSiteCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -33,9 +33,18 @@ export function createPairingToken(ctx: SiteContext, actor: string): { token: st
   return { token, expiresAt };
 }
 
-/** This site (A) pairs with the site that made `token` (B). */
-export async function pairWith(ctx: SiteContext, token: string, actor: string): Promise<Peer> {
+/**
+ * This site (A) pairs with the site that made `token` (B). `peerHost`, when
+ * given, is how A reaches B (the host of the URL the operator typed): the
+ * token names the address B listens on, which may be 0.0.0.0 or a private one.
+ */
+export async function pairWith(ctx: SiteContext, token: string, actor: string, peerHost?: string): Promise<Peer> {
   const t = decodePairingToken(token);
+  if (peerHost) {
+    const u = new URL(t.peerUrl);
+    u.hostname = peerHost;
+    t.peerUrl = u.origin;
+  }
   if (t.site === ctx.name || t.fingerprint === ctx.identity.fingerprint) {
     throw new UnprocessableError("pairing_self", `the token was made by this site (${ctx.name}); a site cannot pair with itself`, "run lifeline site pair-token on the other site");
   }
@@ -49,23 +58,34 @@ export async function pairWith(ctx: SiteContext, token: string, actor: string): 
   if (fingerprintOf(answer.certPem) !== t.fingerprint || answer.site !== t.site) {
     throw new UnprocessableError("pairing_mismatch", `the site at ${t.peerUrl} answered as ${answer.site} with another certificate than its token names`, "make a new token on the other site");
   }
-  const peer = ctx.manager.peers.upsert({ name: answer.site, ...cardToPeer(answer) });
+  const peer = ctx.manager.peers.upsert({ name: answer.site, ...cardToPeer(reachable(answer, new URL(t.peerUrl).hostname)) });
   ctx.manager.audit.record(actor, "site.pair", answer.site, { peerUrl: answer.peerUrl, fingerprint: peer.fingerprint });
   ctx.manager.events.add({ severity: "info", kind: "site-paired", message: `paired with site ${answer.site} (${answer.apiUrl})`, data: { fingerprint: peer.fingerprint } });
   return peer;
 }
 
 /** This site (B) accepts a pairing call from A; `clientFingerprint` is what A's TLS connection proved. */
-export function acceptPairing(ctx: SiteContext, secret: string, card: SiteCard, clientFingerprint: string | undefined): SiteCard {
+export function acceptPairing(ctx: SiteContext, secret: string, card: SiteCard, clientFingerprint: string | undefined, remoteAddress?: string): SiteCard {
   if (!clientFingerprint || fingerprintOf(card.certPem) !== clientFingerprint) {
     throw new UnprocessableError("pairing_mismatch", "the certificate in the pairing request is not the one the connection showed", "pair from the site daemon itself (lifeline pair)");
   }
   if (card.site === ctx.name) throw new UnprocessableError("pairing_self", `site ${card.site} has this site's name; site names must differ`);
   ctx.manager.peers.spendPairingSecret(secret, card.site);
-  ctx.manager.peers.upsert({ name: card.site, ...cardToPeer(card) });
+  ctx.manager.peers.upsert({ name: card.site, ...cardToPeer(remoteAddress ? reachable(card, remoteAddress) : card) });
   ctx.manager.audit.record(`site:${card.site}`, "site.pair", card.site, { peerUrl: card.peerUrl, fingerprint: clientFingerprint });
   ctx.manager.events.add({ severity: "info", kind: "site-paired", message: `paired with site ${card.site} (${card.apiUrl})`, data: { fingerprint: clientFingerprint } });
   return siteCard(ctx);
+}
+
+/** A card whose addresses listen on every interface (0.0.0.0, ::) is reached at the address we know the site by. */
+function reachable(c: SiteCard, knownHost: string): SiteCard {
+  const wildcard = (h: string) => h === "0.0.0.0" || h === "::" || h === "[::]";
+  const fix = (url: string) => {
+    const u = new URL(url);
+    if (wildcard(u.hostname)) u.hostname = knownHost.includes(":") ? `[${knownHost.replace(/^::ffff:/, "")}]` : knownHost;
+    return u.origin;
+  };
+  return { ...c, apiUrl: fix(c.apiUrl), peerUrl: fix(c.peerUrl), replicationHost: wildcard(c.replicationHost) ? knownHost.replace(/^::ffff:/, "") : c.replicationHost };
 }
 
 function cardToPeer(c: SiteCard): Omit<Peer, "name" | "pairedAt"> {

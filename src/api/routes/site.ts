@@ -22,7 +22,7 @@ export function siteRoutes(site: Site): FastifyPluginAsyncZod {
     );
 
     app.post("/peers", { config: { role: "admin" }, schema: { tags: ["site"], summary: "pair with the site that made the token (both directions)", body: PairBody } }, async (req, reply) => {
-      const { certPem: _pem, ...peer } = await pairWith(ctx, req.body.token, actorOf(req));
+      const { certPem: _pem, ...peer } = await pairWith(ctx, req.body.token, actorOf(req), req.body.peerHost);
       return reply.code(201).send(peer);
     });
 
