@@ -11,3 +11,4 @@ export {
 export { FileDevice, type FileDeviceOptions } from "./file-device.js";
 export { MemoryDevice } from "./memory-device.js";
 export { Flusher } from "./flusher.js";
+export { SwitchDevice } from "./switch-device.js";

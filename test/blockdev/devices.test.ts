@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { FileDevice, MemoryDevice, ReadOnlyError, BlockDeviceError } from "../../src/blockdev/index.js";
+import { FileDevice, MemoryDevice, ReadOnlyError, BlockDeviceError, SwitchDevice } from "../../src/blockdev/index.js";
 import { blockDeviceConformance } from "./conformance.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lifeline-blockdev-"));
@@ -41,5 +41,32 @@ describe("FileDevice", () => {
     await dev.close();
     await assert.rejects(FileDevice.open(file, { sizeBytes: 1 }), BlockDeviceError);
     await assert.rejects(FileDevice.open(path.join(dir, "missing.raw")), /does not exist/);
+  });
+});
+
+blockDeviceConformance("SwitchDevice", async (size) => new SwitchDevice(new MemoryDevice(size)));
+
+describe("SwitchDevice", () => {
+  it("holds new requests, lets those in flight finish, switches, and tracks what was written", async () => {
+    const a = new MemoryDevice(1 << 20);
+    const b = new MemoryDevice(1 << 20);
+    const dev = new SwitchDevice(a);
+    dev.track(4096);
+    await dev.write(5000, Buffer.alloc(10, 1));
+    await dev.writeZeroes(65536, 8192);
+    await dev.hold();
+    let late = false;
+    const pending = dev.write(0, Buffer.alloc(4, 9)).then(() => (late = true));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(late, false, "a request made while held waits");
+    // The held write counts too: it will land once released.
+    assert.deepEqual(dev.takeTracked(), [{ offset: 0, length: 8192 }, { offset: 65536, length: 8192 }]);
+    assert.equal(dev.switchTo(b), a);
+    dev.release();
+    await pending;
+    assert.deepEqual(await b.read(0, 4), Buffer.alloc(4, 9), "the held write ran on the new target");
+    assert.deepEqual(await a.read(0, 4), Buffer.alloc(4), "and not on the old one");
+    assert.throws(() => dev.switchTo(a), /held first/);
+    assert.throws(() => new SwitchDevice(a).switchTo(new MemoryDevice(1)), /held first/);
   });
 });
