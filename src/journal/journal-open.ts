@@ -31,6 +31,8 @@ export interface JournalOpenOptions {
   useSnapshot?: boolean;
   /** Tests shrink the torn-tail window to match their tiny segments. */
   tornWindowBytes?: number;
+  /** Records between automatic index snapshots (default 1 Mi; tests make it small). */
+  snapshotEveryRecords?: number;
   /** Overrides of group.json settings for this process. */
   segmentBytes?: number;
   historyWindowMs?: number;

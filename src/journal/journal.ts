@@ -66,6 +66,7 @@ export class Journal {
   #stateWrites: Promise<unknown> = Promise.resolve();
   #snapshots: Promise<unknown> = Promise.resolve();
   #snapshotSeq = 0;
+  #snapshotEvery = SNAPSHOT_EVERY_RECORDS;
 
   private constructor(dir: string, readOnly: boolean, config: files.GroupConfig, state: files.JournalState, loaded: LoadedJournal, replicas: Map<number, FileDevice>) {
     this.dir = dir;
@@ -126,6 +127,7 @@ export class Journal {
   static async open(dir: string, options: JournalOpenOptions = {}): Promise<Journal> {
     const parts = await openParts(dir, options);
     const journal = new Journal(dir, options.readOnly ?? false, parts.config, parts.state, parts.loaded, parts.replicas);
+    journal.#snapshotEvery = options.snapshotEveryRecords ?? SNAPSHOT_EVERY_RECORDS;
     const { state } = parts;
     if (!journal.readOnly && state.promotingToSeq !== undefined && state.promotingToSeq > state.appliedThroughSeq) {
       // A promotion was cut short: finish it before any view reads the replica.
@@ -338,7 +340,7 @@ export class Journal {
     this.#durableSeq = seq;
     // A snapshot now and then, so that a crash does not cost a scan of everything.
     const sinceSnapshot = seq - this.#snapshotSeq;
-    if (sinceSnapshot >= SNAPSHOT_EVERY_RECORDS && sinceSnapshot * 4 >= seq - this.#table.firstSeq) {
+    if (sinceSnapshot >= this.#snapshotEvery && sinceSnapshot * 4 >= seq - this.#table.firstSeq) {
       this.#snapshotSeq = seq;
       this.saveSnapshot().catch((error: unknown) => this.emit({ type: "snapshot-failed", error: error instanceof Error ? error : new Error(String(error)) }));
     }

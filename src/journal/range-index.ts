@@ -58,6 +58,10 @@ class Heads {
   get bytes(): number {
     return this.#pages.size * HEAD_PAGE * 8;
   }
+
+  get isEmpty(): boolean {
+    return this.#pages.size === 0;
+  }
 }
 
 class DiskLevels {
@@ -138,8 +142,9 @@ export class RangeIndex {
     cursors.length = 0;
     const last = offset + length - 1;
     for (let l = 0; l < d.shifts.length; l++) {
-      const chunk = d.chunkBytes[l]!;
       const heads = d.heads[l]!;
+      if (heads.isEmpty) continue;
+      const chunk = d.chunkBytes[l]!;
       for (let c = Math.floor(offset / chunk); c <= Math.floor(last / chunk); c++) {
         let e = heads.get(c) - 1;
         while (e >= this.#firstLiveEntry && this.#entrySeq.get(e) > atSeq) e = this.#back(e);
