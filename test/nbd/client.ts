@@ -276,6 +276,11 @@ export class RawClient {
     this.socket.write(b);
   }
 
+  /** The socket's error, if it had one (a reset, say). */
+  get error(): Error | null {
+    return this.#error;
+  }
+
   get ended(): boolean {
     return this.#ended && this.#length === 0;
   }
