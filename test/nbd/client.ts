@@ -243,6 +243,15 @@ export class RawClient {
     });
   }
 
+  /** A client over bytes already received (no socket): to parse a server's output after the fact. */
+  static fromBytes(bytes: Buffer): RawClient {
+    const c = new RawClient(new net.Socket());
+    c.#chunks.push(bytes);
+    c.#length = bytes.length;
+    c.#ended = true;
+    return c;
+  }
+
   /** Connects and reads the greeting, checking it. */
   static async open(port: number): Promise<RawClient> {
     const c = await RawClient.connect(port);
