@@ -43,7 +43,7 @@ interface AppendCase {
 
 const APPEND_CASES: AppendCase[] = [
   { name: "append 4 KiB, batches of 32", recordBytes: 4096, batch: 32, totalBytes: 128 << 20 },
-  { name: "append 1 MiB, batches of 8", recordBytes: 1 << 20, batch: 8, totalBytes: 1024 << 20 },
+  { name: "append 1 MiB, batches of 8", recordBytes: 1 << 20, batch: 8, totalBytes: 512 << 20 },
 ];
 
 function buffers(c: AppendCase): Buffer[] {

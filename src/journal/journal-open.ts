@@ -31,6 +31,8 @@ export interface JournalOpenOptions {
   useSnapshot?: boolean;
   /** Tests shrink the torn-tail window to match their tiny segments. */
   tornWindowBytes?: number;
+  /** How often to check for history past the window and promote it (default 10 s; 0: only when asked). */
+  promoteEveryMs?: number;
   /** Records between automatic index snapshots (default 1 Mi; tests make it small). */
   snapshotEveryRecords?: number;
   /** Overrides of group.json settings for this process. */

@@ -133,6 +133,7 @@ export class Journal {
       // A promotion was cut short: finish it before any view reads the replica.
       await journal.promote({ throughSeq: state.promotingToSeq, ignorePins: true });
     }
+    journal.#maintenance.startTimer(options.promoteEveryMs ?? 10_000);
     return journal;
   }
 
@@ -295,6 +296,7 @@ export class Journal {
 
   async close(options: { snapshot?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
+    this.#maintenance.stopTimer();
     await this.#appender.drain();
     await this.#maintenance.idle();
     if (!this.readOnly && (options.snapshot ?? true) && !this.#appender.failure) await this.saveSnapshot();

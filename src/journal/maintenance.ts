@@ -47,9 +47,36 @@ export interface JournalCore {
 export class Maintenance {
   readonly #c: JournalCore;
   #promoting: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #ticking = false;
 
   constructor(core: JournalCore) {
     this.#c = core;
+  }
+
+  /** Promotes now and then, as history passes the window (the timer never keeps the process alive). */
+  startTimer(everyMs: number): void {
+    if (everyMs <= 0 || this.#c.readOnly) return;
+    this.#timer = setInterval(() => void this.#tick(), everyMs);
+    this.#timer.unref();
+  }
+
+  stopTimer(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #tick(): Promise<void> {
+    const { table, config } = this.#c;
+    if (this.#ticking || table.firstSeq > table.lastSeq || table.timeMs(table.firstSeq) > Date.now() - config.historyWindowMs) return;
+    this.#ticking = true;
+    try {
+      await this.promote({});
+    } catch (err) {
+      this.#c.emit({ type: "promotion-failed", error: err instanceof Error ? err : new Error(String(err)) });
+    } finally {
+      this.#ticking = false;
+    }
   }
 
   /** Resolves when no promotion is running or queued. */

@@ -44,6 +44,23 @@ describe("promotion", () => {
     await j.close();
   });
 
+  it("promotes on its own as history passes the window", async () => {
+    const { dir, j, model } = await filled(10);
+    await j.close();
+    // Records are timed 1 s..10 s after the epoch: with a 1 ms window, all of them are past it.
+    const k = await Journal.open(dir, { historyWindowMs: 1, promoteEveryMs: 5 });
+    let guard: NodeJS.Timeout | undefined;
+    const promoted = new Promise<void>((resolve, reject) => {
+      k.on((e) => e.type === "promoted" && resolve());
+      // The journal's timer never keeps a process alive; this one does, and bounds the wait.
+      guard = setTimeout(() => reject(new Error("no promotion within 5 s")), 5000);
+    });
+    await promoted.finally(() => clearTimeout(guard));
+    assert.equal(k.appliedThroughSeq, 10);
+    assert.ok((await k.replica(0).read(0, SIZE)).equals(model.image("d", 10)));
+    await k.close();
+  });
+
   it("finishes a promotion cut short by a crash before serving anything", async () => {
     const { dir, j, model } = await filled(20);
     await j.close();
