@@ -6,3 +6,10 @@
 export * from "./frames.js";
 export { FrameReader, decodeFrame, encodeFrame, encodeBatch, FRAME_HEADER_BYTES, MAX_FRAME_BYTES, type EncodedFrame } from "./frame-codec.js";
 export { FrameError, LinkDownError, PeerUnauthenticatedError, ProtocolError, ReceiverPausedError, ReplicationError } from "./errors.js";
+export { ProtectedGroup, type ProtectedGroupOptions, type CheckpointResult } from "./protected-group.js";
+export { SplitterDevice } from "./splitter-device.js";
+export { DirtyBitmap, DEFAULT_BLOCK_BYTES } from "./bitmap.js";
+export { RangeLock } from "./range-lock.js";
+export { OutgoingStream, type StreamEntry } from "./outgoing-stream.js";
+export { nextState, formatBytes, formatDuration, type GroupState, type GroupInput } from "./group-state.js";
+export type { GroupStatus, LinkState, ReplicationEvent, SenderStatus, SyncStatus } from "./events.js";

@@ -1,0 +1,125 @@
+/**
+ * Sends the current contents of dirty blocks: the bitmap sync after an
+ * overflow, the initial sync of a disk with data, the resync of hot extents
+ * after a crash. Each block is admitted like a write (its seq, under the
+ * range lock), so the read sees exactly the writes before it in the stream
+ * and none after: the block is a correct record at its place in the order.
+ *
+ * Sync blocks fill at most half the outgoing stream, so that new writes keep
+ * flowing during a long sync instead of overflowing again. All-zero blocks
+ * travel as a flag, not as 64 KiB of zeroes.
+ */
+import type { GroupState } from "./group-state.js";
+import type { SyncStatus } from "./events.js";
+import type { DiskState, ProtectedGroup } from "./protected-group.js";
+import { ENTRY_OVERHEAD_BYTES } from "./outgoing-stream.js";
+
+const PARALLEL_READS = 4;
+const PROGRESS_EVERY_MS = 1000;
+
+export class BlockSync {
+  readonly #group: ProtectedGroup;
+  readonly #disks: DiskState[];
+  #running = false;
+  #stopped = false;
+  #inFlight = 0;
+  #doneBytes = 0;
+  #startedMs = 0;
+  #lastProgressMs = 0;
+
+  constructor(group: ProtectedGroup, disks: DiskState[]) {
+    this.#group = group;
+    this.#disks = disks;
+  }
+
+  /** Starts sending dirty blocks if the group is syncing and nothing runs yet. */
+  kick(): void {
+    if (this.#running || this.#stopped || this.#group.state.kind !== "syncing") return;
+    this.#running = true;
+    this.#doneBytes = 0;
+    this.#startedMs = this.#lastProgressMs = Date.now();
+    const workers = Array.from({ length: PARALLEL_READS }, () => this.#worker());
+    void Promise.all(workers).then(() => {
+      this.#running = false;
+      if (this.#stopped || this.#group.state.kind !== "syncing") return;
+      if (this.#disks.every((d) => d.bitmap.dirtyBlocks === 0)) this.#group.syncSent();
+      else this.kick();
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  status(state: GroupState): SyncStatus | undefined {
+    if (state.kind !== "syncing") return undefined;
+    const elapsedMs = Math.max(1, Date.now() - this.#startedMs);
+    const rate = (this.#doneBytes / elapsedMs) * 1000;
+    const left = Math.max(0, state.totalBytes - this.#doneBytes);
+    return { reason: state.reason, totalBytes: state.totalBytes, doneBytes: this.#doneBytes, rateBytesPerSec: rate, etaMs: rate > 0 ? (left / rate) * 1000 : undefined };
+  }
+
+  async #worker(): Promise<void> {
+    const stream = this.#group.stream;
+    for (;;) {
+      if (this.#stopped || this.#group.state.kind !== "syncing") return;
+      const next = this.#next();
+      if (!next) return;
+      const { disk, block } = next;
+      const { offset, length } = disk.bitmap.range(block);
+      await stream.whenRoom(length + ENTRY_OVERHEAD_BYTES + stream.limitBytes / 2);
+      if (this.#stopped) return;
+      // The state may have changed while waiting: leave the block dirty then.
+      if (!disk.bitmap.isDirty(block)) continue;
+      const admitted = this.#group.beginSync(disk, offset, length);
+      if (!admitted) return;
+      disk.bitmap.clearBlock(block);
+      this.#inFlight++;
+      try {
+        if (admitted.wait) await admitted.wait;
+        const data = await disk.store.read(offset, length);
+        const zero = isZero(data);
+        stream.ready(admitted.entry, { type: "sync-block", seq: admitted.entry.seq, timeMs: admitted.entry.timeMs, disk: disk.index, offset, length, data: zero ? undefined : data });
+        if (zero) admitted.entry.bytes = ENTRY_OVERHEAD_BYTES;
+        this.#doneBytes += length;
+      } catch (err) {
+        disk.bitmap.markBlock(block);
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.#group.events.emit({ type: "error", error, message: `sync read of ${disk.spec.name} at ${offset} failed; the block stays dirty` });
+        // The entry has a seq and must be filled: send it as the block's record anyway, it is re-sent later.
+        stream.ready(admitted.entry, { type: "sync-block", seq: admitted.entry.seq, timeMs: admitted.entry.timeMs, disk: disk.index, offset, length, data: undefined });
+        this.#stopped = true;
+      } finally {
+        this.#group.end(disk, admitted.held);
+        this.#inFlight--;
+      }
+      this.#progress();
+    }
+  }
+
+  #next(): { disk: DiskState; block: number } | undefined {
+    for (const disk of this.#disks) {
+      const block = disk.bitmap.nextDirty();
+      if (block !== undefined) return { disk, block };
+    }
+    return undefined;
+  }
+
+  #progress(): void {
+    const now = Date.now();
+    if (now - this.#lastProgressMs < PROGRESS_EVERY_MS) return;
+    this.#lastProgressMs = now;
+    const s = this.status(this.#group.state);
+    if (s) this.#group.events.emit({ type: "sync-progress", doneBytes: s.doneBytes, totalBytes: s.totalBytes, etaMs: s.etaMs });
+  }
+}
+
+const ZEROES = Buffer.alloc(1024 * 1024);
+
+function isZero(b: Buffer): boolean {
+  for (let at = 0; at < b.length; at += ZEROES.length) {
+    const piece = b.subarray(at, Math.min(b.length, at + ZEROES.length));
+    if (!piece.equals(ZEROES.subarray(0, piece.length))) return false;
+  }
+  return true;
+}
