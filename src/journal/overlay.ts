@@ -77,7 +77,8 @@ export class Overlay implements BlockDevice {
     const endFull = Math.floor(Math.min(offset + length, this.size) / b);
     const tail = offset + length === this.size && endFull * b < this.size;
     const fullEnd = tail ? this.size : endFull * b;
-    if (firstFull * b >= fullEnd) {
+    if (firstFull * b >= fullEnd || options.noHole) {
+      // Partial blocks, or asked to keep the range allocated: real zeroes in the scratch file.
       await this.#writeZeroBytes(offset, length);
     } else {
       if (offset < firstFull * b) await this.#writeZeroBytes(offset, firstFull * b - offset);

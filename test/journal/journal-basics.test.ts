@@ -102,6 +102,17 @@ describe("journal", () => {
     assert.equal(v.fault?.segment, first.name);
   });
 
+  it("refuses a journal with a missing segment: a gap is never skipped", async () => {
+    const dir = fresh();
+    const j = await Journal.create(dir, { disks: [{ name: "vm/a", sizeBytes: 1 << 20 }], segmentBytes: 16 * 1024 });
+    await fill(j, 30);
+    await j.close({ snapshot: false });
+    const [, second, third] = j.segments;
+    fs.rmSync(path.join(dir, "journal", second!.name));
+    await assert.rejects(Journal.open(dir), (err: unknown) => err instanceof JournalCorruptError && err.segment === third!.name && /ends at/.test(err.message));
+    assert.equal((await verifyJournal(dir)).fault?.segment, third!.name);
+  });
+
   it("finds checkpoints by time, tag and age", async () => {
     const j = await Journal.create(fresh(), { disks: [{ name: "vm/a", sizeBytes: 1 << 20 }] });
     for (let i = 1; i <= 10; i++) await j.append({ type: "checkpoint", seq: i, timeMs: i * 1000, id: `c${i}`, ...(i === 4 ? { tag: "t" } : {}), consistent: i !== 7 });
