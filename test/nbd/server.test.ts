@@ -12,7 +12,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
-import { NbdServer, StaticExports, type ConnectionLimits, type ExportProvider, type NbdExport } from "../../src/nbd/index.js";
+import { NbdServer, StaticExports, type ConnectionLimits, type ExportProvider, type Logger, type NbdExport } from "../../src/nbd/index.js";
 import { MemoryDevice, type BlockDevice, type Extent, type ZeroOptions } from "../../src/blockdev/index.js";
 import {
   CHUNK,
@@ -164,12 +164,26 @@ interface Served {
   provider: StaticExports;
 }
 
-async function serve(exports: NbdExport[], limits?: Partial<ConnectionLimits>, provider?: ExportProvider): Promise<Served & { close(): Promise<void> }> {
+/** Log lines at info and above, as "level: message". */
+type Lines = string[];
+
+async function serve(
+  exports: NbdExport[],
+  limits?: Partial<ConnectionLimits>,
+  provider?: ExportProvider,
+): Promise<Served & { close(): Promise<void>; lines: Lines }> {
   const statics = new StaticExports();
   for (const e of exports) statics.add(e);
-  const server = new NbdServer({ exports: provider ?? statics, ...(limits ? { limits } : {}) });
+  const lines: Lines = [];
+  const logger: Logger = {
+    debug() {},
+    info: (_o, m) => void lines.push(`info: ${m}`),
+    warn: (_o, m) => void lines.push(`warn: ${m}`),
+    error: (_o, m) => void lines.push(`error: ${m}`),
+  };
+  const server = new NbdServer({ exports: provider ?? statics, logger, ...(limits ? { limits } : {}) });
   const { port } = await server.listen(0);
-  return { server, port, provider: statics, close: () => server.close() };
+  return { server, port, provider: statics, lines, close: () => server.close() };
 }
 
 function pattern(length: number, seed: number): Buffer {
@@ -220,7 +234,7 @@ async function expectClosed(c: RawClient): Promise<Buffer> {
 describe("NBD server: handshake", () => {
   const disk = new WatchedDevice(1 * MiB);
   const ro = new WatchedDevice(64 * KiB, { readOnly: true });
-  let s: Served & { close(): Promise<void> };
+  let s: Served & { close(): Promise<void>; lines: Lines };
   const clients: RawClient[] = [];
   const open = async () => {
     const c = await RawClient.open(s.port);
@@ -473,7 +487,7 @@ describe("NBD server: commands", () => {
   const SIZE = 1 * MiB;
   const disk = new WatchedDevice(SIZE);
   const ro = new WatchedDevice(256 * KiB, { readOnly: true });
-  let s: Served & { close(): Promise<void> };
+  let s: Served & { close(): Promise<void>; lines: Lines };
   const clients: RawClient[] = [];
   const session = async (name: string, options: { structured?: boolean; meta?: boolean } = {}) => {
     const r = await RawClient.session(s.port, name, options);
@@ -681,6 +695,7 @@ describe("NBD server: commands", () => {
     bad.write(encodeRequest({ type: CMD.READ, length: 512, magic: 0x12345678 }));
     assert.equal((await expectClosed(bad)).length, 0);
     assert.equal((await good.readBytes(0, 512)).length, 512);
+    assert.ok(s.lines.some((l) => /^warn: .*bad request magic 0x12345678/.test(l)), "a log line says why");
   });
 
   it("a WRITE over 32 MiB closes that connection only, before its data arrives", async () => {
@@ -689,6 +704,7 @@ describe("NBD server: commands", () => {
     bad.write(encodeRequest({ type: CMD.WRITE, offset: 0, length: 32 * MiB + 1 }));
     await expectClosed(bad);
     await good.writeBytes(0, Buffer.alloc(10, 1));
+    assert.ok(s.lines.some((l) => /^warn: .*33554433 bytes is over the 33554432-byte limit/.test(l)), "a log line says why");
   });
 
   it("a WRITE of exactly 32 MiB is served", async () => {
@@ -852,6 +868,41 @@ describe("NBD server: concurrency", () => {
 });
 
 // ---------------------------------------------------------------- memory bounds
+
+describe("NBD server: clients that stall", () => {
+  it("a client that stalls in the handshake is cut off; one in transmission is not", async () => {
+    const t = await serve([{ name: "d", device: new WatchedDevice(64 * KiB) }], { handshakeTimeoutMs: 100 });
+    const { client: served } = await RawClient.session(t.port, "d");
+    try {
+      const silent = await RawClient.open(t.port);
+      await expectClosed(silent);
+      const halfway = await RawClient.open(t.port);
+      halfway.write(clientFlags());
+      halfway.write(encodeOption(OPT.LIST).subarray(0, 10));
+      await expectClosed(halfway);
+      assert.ok(t.lines.some((l) => /handshake took too long/.test(l)));
+      await delay(300); // past the handshake timeout: a session in transmission keeps going
+      assert.equal((await served.readBytes(0, 4096)).length, 4096);
+    } finally {
+      served.close();
+      await t.close();
+    }
+  });
+
+  it("server.close() returns even when a client never reads its replies", async () => {
+    const dev = new WatchedDevice(64 * MiB);
+    const t = await serve([{ name: "d", device: dev }], { maxQueuedReplyBytes: 1 * MiB });
+    const { client: stuck } = await RawClient.session(t.port, "d");
+    try {
+      stuck.socket.pause();
+      for (let i = 0; i < 64; i++) stuck.write(encodeRequest({ type: CMD.READ, cookie: BigInt(i + 1), offset: i * MiB, length: 1 * MiB }));
+      await dev.started("read", 2);
+      assert.equal(await hangs(t.close(), 20_000), "done", "server.close() never returned");
+    } finally {
+      stuck.close();
+    }
+  });
+});
 
 describe("NBD server: memory stays bounded", () => {
   const limits: Partial<ConnectionLimits> = {
