@@ -26,7 +26,7 @@ export function crashData(seq: number, length: number): Buffer {
 }
 
 async function main(dir: string): Promise<void> {
-  const j = await Journal.open(dir, { tornWindowBytes: CRASH_SEGMENT_BYTES * 2 });
+  const j = await Journal.open(dir, { tornWindowBytes: CRASH_SEGMENT_BYTES * 2, snapshotEveryRecords: 1500 });
   let seq = j.lastSeq;
   const inflight = new Set<Promise<void>>();
   for (;;) {

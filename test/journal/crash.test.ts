@@ -80,7 +80,7 @@ describe("journal crash safety", () => {
         assert.ok(j.lastSeq >= reported, `round ${round} (seed ${SEED}): durable seq ${reported} reported, journal ends at ${j.lastSeq}`);
         assert.ok(j.lastSeq >= total, "nothing durable is lost across rounds");
         total = j.lastSeq;
-        if (process.env.JOURNAL_DEBUG) console.error(round, reported, j.lastSeq, j.appliedThroughSeq, j.openReport.tornTail?.reason, j.segments.length);
+        if (process.env.JOURNAL_DEBUG) console.error(round, reported, j.lastSeq, j.appliedThroughSeq, j.openReport.tornTail?.reason, j.segments.length, j.openReport.snapshot, j.openReport.scannedRecords);
         const view = await PitView.open(j, "d", j.lastSeq);
         assert.ok((await view.read(0, view.size)).equals(expectedImage(j.lastSeq)), `round ${round} (seed ${SEED}): view at ${j.lastSeq} equals the expected disk`);
         await view.close();
