@@ -209,6 +209,15 @@ async function settled(value: () => number, quietPolls = 8, pollMs = 50, limit =
   return last;
 }
 
+/** Polls until `cond()` holds (a wait, not a timing assertion: it gives up only after a long while). */
+async function waitUntil(cond: () => boolean, what = "a condition"): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (cond()) return;
+    await delay(10);
+  }
+  assert.fail(`gave up waiting for ${what}`);
+}
+
 /** Resolves to "done" or, if `p` has not settled after `ms`, to "hung" (a hang detector, not a timing assertion). */
 async function hangs(p: Promise<unknown>, ms = 5000): Promise<"done" | "hung"> {
   let timer: NodeJS.Timeout | undefined;
@@ -868,6 +877,134 @@ describe("NBD server: concurrency", () => {
 });
 
 // ---------------------------------------------------------------- memory bounds
+
+describe("NBD server: export lifetimes", () => {
+  /** A provider that opens exports asynchronously (as on-demand views do) and counts opens and releases. */
+  function slowProvider(exp: NbdExport) {
+    const gate = new Gate();
+    const counts = { opened: 0, released: 0 };
+    let asked: () => void = () => {};
+    const askedFor = new Promise<void>((resolve) => (asked = resolve));
+    const provider: ExportProvider = {
+      list: () => [exp.name],
+      open: async (name) => {
+        asked();
+        await gate.pass();
+        if (name !== exp.name) return undefined;
+        counts.opened++;
+        return exp;
+      },
+      release: () => void counts.released++,
+    };
+    return { provider, gate, counts, askedFor };
+  }
+
+  it("every export opened is released: after INFO, and after a session", async () => {
+    const { provider, counts } = slowProvider({ name: "d", device: new WatchedDevice(64 * KiB) });
+    const t = await serve([], undefined, provider);
+    try {
+      const c = await RawClient.open(t.port);
+      c.write(clientFlags());
+      await c.option(OPT.INFO, infoData("d"));
+      assert.deepEqual(counts, { opened: 1, released: 1 });
+      await c.go("d");
+      c.disconnect();
+      await expectClosed(c);
+      await waitUntil(() => t.server.connectionCount === 0);
+      assert.deepEqual(counts, { opened: 2, released: 2 });
+    } finally {
+      await t.close();
+    }
+  });
+
+  for (const how of ["the client hangs up", "the server closes"] as const) {
+    const todo =
+      how === "the server closes"
+        ? { todo: "bug: Connection.#handshake() returns when the phase changed during an option, dropping the export GO opened without releasing it" }
+        : {};
+    it(`an export opened for GO is released when ${how} while it is being opened`, todo, async () => {
+      const { provider, gate, counts, askedFor } = slowProvider({ name: "d", device: new WatchedDevice(64 * KiB) });
+      const t = await serve([], undefined, provider);
+      const c = await RawClient.open(t.port);
+      try {
+        gate.close();
+        c.write(Buffer.concat([clientFlags(), encodeOption(OPT.GO, infoData("d"))]));
+        await askedFor;
+        const closing = how === "the server closes" ? t.close() : null;
+        if (!closing) c.close();
+        await c.closed;
+        await delay(20); // let the server see the hang-up before the export opens
+        gate.open();
+        if (closing) assert.equal(await hangs(closing), "done");
+        await waitUntil(() => t.server.connectionCount === 0);
+        await delay(20);
+        assert.equal(counts.opened, 1);
+        assert.equal(counts.released, counts.opened, "an opened export was never released");
+      } finally {
+        c.close();
+        await t.close();
+      }
+    });
+  }
+});
+
+describe("NBD server: pooled buffers", () => {
+  it("large READs and WRITEs in flight on several connections, with clients reading slowly, return the right bytes", async () => {
+    // Reply and request buffers come from a pool and go back once sent: a buffer
+    // reused too early would put another request's bytes on the wire.
+    const SLOT = 2 * MiB;
+    const SLOTS = 8;
+    const CONNS = 3;
+    const dev = new WatchedDevice(CONNS * SLOTS * SLOT);
+    const model = pattern(dev.size, 21);
+    await dev.inner.write(0, model);
+    const t = await serve([{ name: "d", device: dev }]);
+    let x = 12345;
+    const rand = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0) % n);
+    try {
+      await Promise.all(
+        Array.from({ length: CONNS }, async (_, conn) => {
+          const { client: c } = await RawClient.session(t.port, "d", { structured: conn === 1 });
+          const busy = new Set<number>();
+          const ops: Promise<void>[] = [];
+          for (let i = 0; i < 120; i++) {
+            let slot = rand(SLOTS);
+            while (busy.has(slot)) slot = (slot + 1) % SLOTS;
+            busy.add(slot);
+            const base = (conn * SLOTS + slot) * SLOT;
+            const offset = base + rand(SLOT / 2);
+            const length = 1 + rand(SLOT / 2);
+            if (rand(2) === 0) {
+              const data = pattern(length, i * 7 + conn);
+              ops.push(c.writeBytes(offset, data).then(() => {
+                data.copy(model, offset);
+                busy.delete(slot);
+              }));
+            } else {
+              ops.push(c.readBytes(offset, length).then((got) => {
+                assert.ok(got.equals(model.subarray(offset, offset + length)), `READ ${offset}+${length} on connection ${conn}`);
+                busy.delete(slot);
+              }));
+            }
+            if (busy.size === SLOTS) await Promise.race(ops);
+            while (busy.size === SLOTS) await delay(1);
+            if (i % 15 === 0) {
+              c.socket.pause(); // replies back up in the server's socket
+              await delay(5);
+              c.socket.resume();
+            }
+          }
+          await Promise.all(ops);
+          c.disconnect();
+          await expectClosed(c);
+        }),
+      );
+      assert.ok((await dev.inner.read(0, dev.size)).equals(model), "the disk holds what was written");
+    } finally {
+      await t.close();
+    }
+  });
+});
 
 describe("NBD server: clients that stall", () => {
   it("a client that stalls in the handshake is cut off; one in transmission is not", async () => {
