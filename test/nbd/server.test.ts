@@ -1121,6 +1121,58 @@ describe("NBD server: memory stays bounded", () => {
     }
   });
 
+  it("a burst that ends in garbage past the in-flight limit: every request before it is answered, then the server hangs up", async () => {
+    const dev = new WatchedDevice(64 * MiB);
+    const t = await serve([{ name: "d", device: dev }], limits);
+    const { client: c } = await RawClient.session(t.port, "d");
+    const other = (await RawClient.session(t.port, "d")).client;
+    try {
+      dev.readGate.close();
+      const N = 100;
+      const burst = Buffer.concat([
+        ...Array.from({ length: N }, (_, i) => encodeRequest({ type: CMD.READ, cookie: BigInt(i + 1), offset: i * 4096, length: 4096 })),
+        Buffer.from("this is not an NBD request, not at all"),
+      ]);
+      const replies = Array.from({ length: N }, (_, i) => c.expect(BigInt(i + 1), CMD.READ, 4096));
+      c.write(burst);
+      await dev.started("read", 16);
+      dev.readGate.open();
+      const got = await Promise.all(replies);
+      assert.ok(got.every((r) => r.errno === 0 && r.data!.length === 4096));
+      await expectClosed(c);
+      assert.ok(t.lines.some((l) => /bad request magic/.test(l)));
+      assert.equal((await other.readBytes(0, 4096)).length, 4096);
+    } finally {
+      c.close();
+      other.close();
+      await t.close();
+    }
+  });
+
+  it("a client that reads its option replies late gets them all, then goes on", async () => {
+    const dev = new WatchedDevice(64 * KiB);
+    const names = ["a", "b", "c", "d"].map((x) => x.repeat(1000));
+    const statics = new StaticExports();
+    for (const name of names) statics.add({ name, device: dev });
+    const t = await serve([], { ...limits, maxQueuedReplyBytes: 64 * KiB }, statics);
+    const c = await RawClient.open(t.port);
+    try {
+      c.socket.pause();
+      const N = 600; // 4 KiB of replies each
+      c.write(Buffer.concat([clientFlags(), ...Array.from({ length: N }, () => encodeOption(OPT.LIST))]));
+      await delay(100);
+      c.socket.resume();
+      for (let i = 0; i < N; i++) {
+        const r = await c.readOptionReplies(OPT.LIST);
+        assert.equal(r.length, 5, `LIST ${i}`);
+      }
+      assert.equal((await c.go(names[2]!)).size, 64 * KiB);
+    } finally {
+      c.close();
+      await t.close();
+    }
+  });
+
   it("a client that never reads its option replies: the server stops reading options", async () => {
     const dev = new WatchedDevice(64 * KiB);
     const names = ["a", "b", "c", "d"].map((x) => x.repeat(16 * KiB));
