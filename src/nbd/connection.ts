@@ -65,7 +65,8 @@ export class Connection {
   #inflight = 0;
   #inflightBytes = 0;
   #paused = false;
-  #idle: (() => void) | null = null;
+  /** Who waits for the last request in flight to finish (drain and close may both). */
+  #idle: Array<() => void> = [];
   readonly closed: Promise<void>;
   #resolveClosed!: () => void;
 
@@ -101,19 +102,27 @@ export class Connection {
 
   /** Stops taking requests, lets those in flight finish, then hangs up. */
   async drain(): Promise<void> {
-    if (this.#phase === "closed") return;
+    if (this.#phase === "closed" || this.#phase === "draining") return this.closed;
     if (this.#phase === "handshake") {
       this.#socket.destroy();
       return this.closed;
     }
+    return this.#hangUp();
+  }
+
+  /**
+   * Ends the connection without losing what was already answered: requests in
+   * flight finish and their replies go out, then FIN. Input is read on and
+   * dropped meanwhile, because closing a socket with unread input makes the
+   * kernel reset it and throw away replies not yet delivered. A client that
+   * never closes its side is cut off after DRAIN_CLOSE_TIMEOUT_MS.
+   */
+  async #hangUp(): Promise<void> {
     this.#phase = "draining";
-    this.#socket.pause();
+    const timer = setTimeout(() => this.#socket.destroy(), DRAIN_CLOSE_TIMEOUT_MS);
+    this.#socket.resume();
     await this.#whenIdle();
     this.#socket.end();
-    // Read on (and drop what comes) so that the client's own close is seen; a
-    // client that never closes is cut off after a while.
-    this.#socket.resume();
-    const timer = setTimeout(() => this.#socket.destroy(), DRAIN_CLOSE_TIMEOUT_MS);
     await this.closed;
     clearTimeout(timer);
   }
@@ -208,10 +217,8 @@ export class Connection {
     if (req.pooled) this.#pool.release(req.pooled);
     this.#inflight--;
     this.#inflightBytes -= bytes;
-    if (this.#inflight === 0 && this.#idle) {
-      const idle = this.#idle;
-      this.#idle = null;
-      idle();
+    if (this.#inflight === 0 && this.#idle.length > 0) {
+      for (const resolve of this.#idle.splice(0)) resolve();
     }
     this.#maybeResume();
   }
@@ -261,7 +268,7 @@ export class Connection {
 
   #whenIdle(): Promise<void> {
     if (this.#inflight === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.#idle = resolve));
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   #protocolError(err: unknown): void {
@@ -272,10 +279,9 @@ export class Connection {
   }
 
   #abort(reason: string, level: "warn" | "info" = "warn"): void {
-    if (this.#phase === "closed") return;
+    if (this.#phase === "closed" || this.#phase === "draining") return;
     this.#log[level]({ conn: this.id, export: this.#exp?.name, remote: this.#socket.remoteAddress }, `closing connection: ${reason}`);
-    this.#phase = "draining";
-    this.#socket.destroy();
+    void this.#hangUp();
   }
 
   async #onClose(): Promise<void> {
