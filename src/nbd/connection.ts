@@ -158,7 +158,11 @@ export class Connection {
             ? await this.#negotiation.option(item.option, item.data)
             : this.#negotiation.tooBig(item.option, item.length);
         this.#log.debug({ conn: this.id, option: optionName(item.option), next: outcome.next }, "option");
-        if (this.#phase !== "handshake") return;
+        if (this.#phase !== "handshake") {
+          // Closed while the option ran: an export it opened is nobody's now.
+          if (outcome.next === "transmission") await this.#provider.release?.(outcome.exp);
+          return;
+        }
         if (outcome.next === "close") return this.#abort(outcome.reason, "info");
         if (outcome.next === "transmission") return this.#startTransmission(outcome.exp);
         if (this.#socket.writableLength >= this.#limits.maxQueuedReplyBytes) {
