@@ -5,3 +5,4 @@ export { bootSequence, type ExportRegistry, type RecoveryGroup, type RecoveryVm 
 export { FailoverTest, type TestReport } from "./failover-test.js";
 export { LiveFailover, type FailoverState, type ReplicationControl } from "./live-failover.js";
 export { restoreDisk } from "./restore.js";
+export { recoverAfterRestart, type RestartReport } from "./restart.js";

@@ -107,6 +107,18 @@ export class LiveFailover {
     return task;
   }
 
+  /**
+   * After a restart: serves the disks again from the pinned point and the
+   * overlays left on disk (their writes kept), without starting VMs.
+   */
+  async reopen(pinId: string): Promise<void> {
+    this.#expect("starting", "reopen");
+    this.#pinId = pinId;
+    await this.#openDisks(() => {}, { keepOverlays: true });
+    this.#exportDisks();
+    this.#state = "failed-over";
+  }
+
   #expect(state: FailoverState, what: string): void {
     if (this.#state !== state) throw new Error(`cannot ${what} group ${this.group.name}: it is ${this.#state}, not ${state}`);
   }
@@ -122,14 +134,14 @@ export class LiveFailover {
     this.#pinId = undefined;
   }
 
-  async #openDisks(progress: (fraction: number) => void): Promise<string> {
+  async #openDisks(progress: (fraction: number) => void, options: { keepOverlays?: boolean } = {}): Promise<string> {
     const dir = path.join(this.group.workDir, "failover-overlays");
     fs.mkdirSync(dir, { recursive: true });
     const all = this.group.vms.flatMap((vm) => vm.disks.map((disk) => ({ vm, disk })));
     for (const [i, { vm, disk }] of all.entries()) {
       const view = await PitView.open(this.group.journal, disk.journalDisk, this.point.seq);
       const scratch = path.join(dir, `${vm.name}-${disk.name}.scratch`);
-      await Overlay.discard(scratch);
+      if (!options.keepOverlays) await Overlay.discard(scratch);
       const overlay = await Overlay.open(view, scratch);
       const exportName = `${this.group.name}/${vm.name}/${disk.name}`;
       this.disks.push({ exportName, journalDisk: disk.journalDisk, view, overlay, scratch, device: new SwitchDevice(overlay) });
