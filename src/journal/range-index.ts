@@ -151,10 +151,10 @@ export class RangeIndex {
         if (e >= this.#firstLiveEntry) cursors.push(e);
       }
     }
-    let uncovered = [offset, offset + length];
+    let uncovered: number[] | undefined;
     const pieces: Piece[] = [];
     let prevSeq = -1;
-    while (uncovered.length > 0) {
+    while (uncovered === undefined || uncovered.length > 0) {
       let best = -1;
       let bestSeq = -1;
       for (let i = 0; i < cursors.length; i++) {
@@ -173,13 +173,18 @@ export class RangeIndex {
       const type = table.type(bestSeq);
       const kind = type === RecordType.WRITE ? PieceKind.DATA : type === RecordType.ZERO ? PieceKind.ZERO : PieceKind.TRIM;
       const ro = table.offset(bestSeq);
-      if (pieces.length === 0 && ro <= offset && ro + table.length(bestSeq) >= offset + length) {
-        // The newest record covers the whole range: the common case of a small read.
-        pieces.push({ offset, length, kind, seq: bestSeq });
-        return pieces;
+      const rl = table.length(bestSeq);
+      if (uncovered === undefined) {
+        if (ro <= offset && ro + rl >= offset + length) {
+          // The newest record covers the whole range: the common case of a small read.
+          pieces.push({ offset, length, kind, seq: bestSeq });
+          return pieces;
+        }
+        uncovered = [offset, offset + length];
       }
-      uncovered = subtract(uncovered, ro, ro + table.length(bestSeq), kind, bestSeq, pieces);
+      uncovered = subtract(uncovered, ro, ro + rl, kind, bestSeq, pieces);
     }
+    uncovered ??= [offset, offset + length];
     for (let i = 0; i < uncovered.length; i += 2) {
       pieces.push({ offset: uncovered[i]!, length: uncovered[i + 1]! - uncovered[i]!, kind: PieceKind.BASE, seq: 0 });
     }

@@ -82,11 +82,19 @@ export class Segment {
 
   read(buffer: Buffer, bufferOffset: number, length: number, position: number): Promise<void> {
     this.#readers++;
-    return this.#reader.readInto(buffer, bufferOffset, position, length).finally(() => {
-      this.#readers--;
-      if (this.#removed && this.#readers === 0) this.#closeNow();
-    });
+    return this.#reader.readInto(buffer, bufferOffset, position, length).then(this.#readDone, this.#readFailed);
   }
+
+  // Bound once, not per read: reads are the hot path of PIT views.
+  readonly #readDone = (): void => {
+    this.#readers--;
+    if (this.#removed && this.#readers === 0) this.#closeNow();
+  };
+
+  readonly #readFailed = (err: unknown): never => {
+    this.#readDone();
+    throw err;
+  };
 
   async writev(buffers: Buffer[], position: number): Promise<void> {
     let pos = position;
