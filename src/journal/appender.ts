@@ -43,7 +43,7 @@ export interface AppenderOptions {
   segments: Segment[];
   segmentBytes: number;
   /** Called for each record once it is written (readable), before it is durable. */
-  onWritten: (records: PendingRecord[], segment: Segment, firstPos: number) => void;
+  onWritten: (records: PendingRecord[], firstPos: number) => void;
   onDurable: (seq: number) => void;
 }
 
@@ -144,7 +144,7 @@ export class Appender {
       await seg.writev(buffers, pos);
       seg.sizeBytes = pos + bytes;
       seg.lastSeq = batch[batch.length - 1]!.seq;
-      this.#o.onWritten(batch, seg, pos);
+      this.#o.onWritten(batch, pos);
       await seg.sync();
     } catch (err) {
       for (const r of batch) r.reject(wrap(err));

@@ -23,7 +23,7 @@ import type { JournalCreateOptions } from "./group-files.js";
 import { type JournalEvent, LimitWatch } from "./limits.js";
 import { PinSet } from "./pins.js";
 import { type Piece, type RangeIndex } from "./range-index.js";
-import type { RecordTable } from "./record-table.js";
+import type { RecordRow, RecordTable } from "./record-table.js";
 import type { Segment } from "./segment.js";
 import type { PromoteOptions, PromoteResult } from "./promotion.js";
 import { Maintenance } from "./maintenance.js";
@@ -89,7 +89,7 @@ export class Journal {
       dir: path.join(dir, files.SEGMENT_DIR),
       segments: this.#segments,
       segmentBytes: config.segmentBytes,
-      onWritten: (batch, seg, pos) => this.#onWritten(batch, seg, pos),
+      onWritten: (batch, pos) => this.#onWritten(batch, pos),
       onDurable: (seq) => this.#onDurable(seq),
     });
     this.#maintenance = new Maintenance({
@@ -263,7 +263,7 @@ export class Journal {
   }
 
   /** A retained record's header fields (for promotion, export and inspection). */
-  record(seq: number): ReturnType<RecordTable["row"]> {
+  record(seq: number): RecordRow {
     return this.#table.row(seq);
   }
 
@@ -320,7 +320,7 @@ export class Journal {
     return this.#maintenance.promote(options);
   }
 
-  #onWritten(batch: PendingRecord[], seg: Segment, pos: number): void {
+  #onWritten(batch: PendingRecord[], pos: number): void {
     let at = pos;
     for (const r of batch) {
       const dataPos = at + HEADER_BYTES;
@@ -329,7 +329,6 @@ export class Journal {
       else this.#index.add(r.disk, r.seq, r.offset, r.length);
       at = dataPos + (r.payload?.length ?? 0);
     }
-    void seg;
     this.#writtenSeq = batch[batch.length - 1]!.seq;
     if (this.#writtenWaiters.length > 0) {
       const ready = this.#writtenWaiters.filter((w) => w.seq <= this.#writtenSeq);
@@ -344,13 +343,13 @@ export class Journal {
     const sinceSnapshot = seq - this.#snapshotSeq;
     if (sinceSnapshot >= this.#snapshotEvery && sinceSnapshot * 4 >= seq - this.#table.firstSeq) {
       this.#snapshotSeq = seq;
-      this.saveSnapshot().catch((error: unknown) => this.emit({ type: "snapshot-failed", error: error instanceof Error ? error : new Error(String(error)) }));
+      this.saveSnapshot().catch((error: unknown) => this.emit({ type: "snapshot-failed", error: asError(error) }));
     }
     if (this.#limits.check(this.sizeBytes) === "limit" && !this.#shrinking) {
       this.#shrinking = true;
       this.#maintenance
         .shrink()
-        .catch((error: unknown) => this.emit({ type: "promotion-failed", error: error instanceof Error ? error : new Error(String(error)) }))
+        .catch((error: unknown) => this.emit({ type: "promotion-failed", error: asError(error) }))
         .finally(() => (this.#shrinking = false));
     }
   }
@@ -380,4 +379,8 @@ export class Journal {
     this.#stateWrites = run.catch(() => undefined);
     return run;
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }

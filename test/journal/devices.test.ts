@@ -50,6 +50,21 @@ describe("Overlay", () => {
     assert.deepEqual(first, { length: 65536, hole: true, zero: true });
     await again.close();
   });
+
+  it("drops a torn last entry of its allocation map, and keeps the rest", async () => {
+    const lower = new MemoryDevice(1 << 20);
+    const scratch = path.join(root, "torn-map");
+    const o = await Overlay.open(lower, scratch);
+    await o.write(0, pattern(65536, 5));
+    await o.flush();
+    await o.write(65536, pattern(65536, 6));
+    await o.close();
+    fs.appendFileSync(`${scratch}.map`, Buffer.from([1, 2, 3, 4, 5, 6, 7])); // half an entry, as a crash leaves it
+    const again = await Overlay.open(lower, scratch);
+    assert.ok((await again.read(0, 131072)).equals(Buffer.concat([pattern(65536, 5), pattern(65536, 6)])));
+    assert.equal(fs.statSync(`${scratch}.map`).size % 16, 0, "the map was rewritten whole");
+    await again.close();
+  });
 });
 
 describe("PitView", () => {
