@@ -95,7 +95,7 @@ describe("replication-link faults", () => {
   it("replication-overflow-bitmap-sync: the stream overflows while the link is down, a bitmap sync follows, the group is consistent again", async () => {
     const a = await start({ group: { streamLimitBytes: 2 * MiB } });
     const tagged: Tagged[] = [];
-    await sleep(150);
+    while (kind(a) !== "streaming") await sleep(20);
     await tagNow(a, writers, "linked", tagged);
     a.proxy!.refuse(true);
     while (kind(a) !== "tracking") await sleep(20);
