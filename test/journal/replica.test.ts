@@ -140,4 +140,24 @@ describe("commit", () => {
     await overlay.close();
     await j.close();
   });
+
+  it("resumes a commit cut short after the journal phase", async () => {
+    const { dir, j, model } = await filled(30);
+    await j.promote({ throughSeq: 12 });
+    await j.close();
+    // The crash: the journal was folded through 12, the overlay copy had not finished.
+    const state = JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8")) as Record<string, unknown>;
+    fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify({ ...state, commit: { seq: 12, phase: "overlay" } }));
+    const k = await Journal.open(dir);
+    const scratch = path.join(root, `resume-scratch-${n++}`);
+    const overlay = await Overlay.open(await PitView.open(k, "d", 12), scratch);
+    await overlay.write(4096, pattern(8192, 7));
+    const want = model.image("d", 12);
+    pattern(8192, 7).copy(want, 4096);
+    await assert.rejects(k.commit(20, new Map()), /under way/);
+    await k.commit(12, new Map([["d", overlay]]));
+    assert.ok((await k.replica(0).read(0, SIZE)).equals(want));
+    await overlay.close();
+    await k.close();
+  });
 });
