@@ -1,0 +1,160 @@
+/**
+ * The web console in a real browser against two real site daemons (A
+ * protecting `erp` to B): sign-in, a wrong token refused, the dashboard
+ * showing the group, the group page with its timeline and actions, a viewer
+ * seeing no action buttons, a revoked token sent back to sign-in, and the
+ * disconnected banner when the daemon stops. Screenshots of each page go to
+ * dist/test-artifacts/web (LIFELINE_ARTIFACTS to change). No timings are
+ * asserted: every wait is for something to appear.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, before, describe, it } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { chromiumAvailable, ensureBuilt, launch, lifeline, screenshot, serveConsole, signIn, SiteDaemon, tempRoot, type ConsoleServer } from "./harness.js";
+
+const skip = chromiumAvailable() ? false : "no chromium at /usr/bin/chromium (set CHROMIUM)";
+
+describe("web-console", { skip }, () => {
+  const root = tempRoot();
+  const a = new SiteDaemon(root, "A");
+  const b = new SiteDaemon(root, "B");
+  let server: ConsoleServer;
+  let browser: Browser;
+  let viewerToken = "";
+  let operatorToken = "";
+
+  before(async () => {
+    ensureBuilt();
+    await Promise.all([a.init(), b.init()]);
+    await Promise.all([a.start(), b.start()]);
+    const pairToken = (await lifeline(["site", "pair-token", "--dir", b.dir])).trim();
+    await lifeline(["pair", "--dir", a.dir, "--peer", b.apiUrl, "--token", pairToken]);
+    await lifeline(["group", "create", "erp", "--recovery-site", "B", "--rpo", "5s", "--dir", a.dir]);
+    await lifeline(["vm", "add", "erp", "erp-db", "--disk", "data:8MiB", "--disk", "log:4MiB", "--dir", a.dir]);
+    viewerToken = (await lifeline(["token", "create", "--role", "viewer", "--dir", a.dir])).split("\n")[0]!.trim();
+    operatorToken = (await lifeline(["token", "create", "--role", "operator", "--dir", a.dir])).split("\n")[0]!.trim();
+    server = await serveConsole(a);
+    browser = await launch();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    await Promise.all([a.stop(), b.stop()]);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  async function fresh(): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    return context.newPage();
+  }
+
+  it("refuses a wrong token and stays on the sign-in page", async () => {
+    const page = await fresh();
+    await page.goto(server.url);
+    await screenshot(page, "01-sign-in");
+    await signIn(page, server.url, "llt_wrong");
+    await page.getByRole("alert").filter({ hasText: "unknown or revoked" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Sign in" }).count(), 1);
+    await page.context().close();
+  });
+
+  it("signs in an admin; the dashboard shows erp with its state and reason", async () => {
+    const page = await fresh();
+    await signIn(page, server.url, a.adminToken);
+    const row = page.locator('tr[data-group="erp"]');
+    await row.waitFor();
+    assert.equal(await page.getByTestId("role").textContent(), "admin");
+    const state = await row.locator(".badge").getAttribute("data-state");
+    assert.match(state ?? "", /^[a-z-]+$/);
+    assert.ok(((await row.textContent()) ?? "").includes("A → B"));
+    await page.getByTestId("link-B").waitFor();
+    await screenshot(page, "02-dashboard");
+    // The token survives a reload (session storage), and client routes load directly.
+    await page.goto(`${server.url}/groups/erp`);
+    await page.getByTestId("timeline").waitFor();
+    await page.getByText("nbd://127.0.0.1:").first().waitFor();
+    await page.getByTestId("actions").getByRole("button", { name: "Test failover" }).waitFor();
+    await screenshot(page, "03-group");
+    await page.context().close();
+  });
+
+  it("an action the site does not offer yet says so in its confirmation", async () => {
+    const page = await fresh();
+    await signIn(page, server.url, operatorToken);
+    await page.getByRole("link", { name: "erp" }).click();
+    await page.getByTestId("point-summary").waitFor();
+    await page.getByLabel("Point", { exact: true }).fill("10s ago");
+    await page.getByRole("button", { name: "Go" }).click();
+    await page.getByTestId("point-summary").getByText("ago").first().waitFor();
+    await page.getByRole("button", { name: "Test failover" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByText("isolated").waitFor();
+    await screenshot(page, "04-confirm");
+    await dialog.getByRole("button", { name: "Start test" }).click();
+    await dialog.getByRole("alert").filter({ hasText: /not available on this site yet|not found|no route/ }).waitFor();
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await page.getByRole("link", { name: "Tasks" }).click();
+    await page.getByRole("heading", { name: "Tasks" }).waitFor();
+    await screenshot(page, "05-tasks");
+    await page.context().close();
+  });
+
+  it("a viewer sees no action buttons and no admin settings", async () => {
+    const page = await fresh();
+    await signIn(page, server.url, viewerToken);
+    await page.locator('tr[data-group="erp"]').waitFor();
+    assert.equal(await page.getByTestId("role").textContent(), "viewer");
+    await page.getByRole("link", { name: "erp" }).click();
+    await page.getByTestId("no-actions").waitFor();
+    assert.equal(await page.getByRole("button", { name: /Test failover|Failover|Move|Restore|Take checkpoint/ }).count(), 0);
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByText("settings are shown read-only").waitFor();
+    assert.equal(await page.getByRole("heading", { name: "API tokens" }).count(), 0);
+    await page.context().close();
+  });
+
+  it("pages for alerts, reports and settings render", async () => {
+    const page = await fresh();
+    await signIn(page, server.url, a.adminToken);
+    await page.locator('tr[data-group="erp"]').waitFor();
+    await page.getByRole("link", { name: "Alerts & events" }).click();
+    await page.getByRole("heading", { name: "Event log" }).waitFor();
+    await page.locator("table.events tbody tr").first().waitFor();
+    await screenshot(page, "06-events");
+    await page.getByRole("link", { name: "Reports" }).click();
+    await page.getByRole("heading", { name: "Recovery reports" }).waitFor();
+    await page.emulateMedia({ media: "print" });
+    await screenshot(page, "07-reports-print");
+    await page.emulateMedia({ media: "screen" });
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByRole("heading", { name: "API tokens" }).waitFor();
+    await page.getByRole("cell", { name: "B", exact: true }).waitFor();
+    await screenshot(page, "08-settings");
+    await page.context().close();
+  });
+
+  it("a token revoked while signed in returns to sign-in", async () => {
+    const page = await fresh();
+    const made = JSON.parse(await lifeline(["token", "create", "--role", "viewer", "--json", "--dir", a.dir])) as { id: string; token: string };
+    await signIn(page, server.url, made.token);
+    await page.locator('tr[data-group="erp"]').waitFor();
+    await lifeline(["token", "revoke", made.id, "--dir", a.dir]);
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    await page.getByText("sign in again").waitFor();
+    await page.context().close();
+  });
+
+  it("shows the disconnected banner when the site stops answering", async () => {
+    const page = await fresh();
+    await signIn(page, server.url, a.adminToken);
+    await page.locator('tr[data-group="erp"]').waitFor();
+    await a.stop();
+    const banner = page.getByTestId("disconnected");
+    await banner.waitFor({ timeout: 20_000 });
+    assert.match((await banner.textContent()) ?? "", /Disconnected from site A, retrying/);
+    await screenshot(page, "09-disconnected");
+    await page.context().close();
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * What the site API answers, as the console reads it. These mirror the
+ * server's types (src/site/status.ts GroupStatusView, src/manager events,
+ * tokens and peers, src/orchestration tasks and reports); the console is
+ * built apart from the server, so it restates them instead of importing.
+ */
+export type Role = "viewer" | "operator" | "admin";
+export const ROLES: readonly Role[] = ["viewer", "operator", "admin"];
+
+export type GroupStateName =
+  | "empty"
+  | "paused"
+  | "not-replicating"
+  | "initial-sync"
+  | "bitmap-sync"
+  | "link-down"
+  | "rpo-breach"
+  | "protected"
+  | "test-running"
+  | "failed-over";
+
+export interface DiskView {
+  name: string;
+  sizeBytes: number;
+  path: string;
+  export: string | null;
+  uri: string | null;
+}
+
+export interface VmView {
+  name: string;
+  bootOrder: number;
+  bootDelayMs: number;
+  disks: DiskView[];
+}
+
+export interface GroupStatus {
+  name: string;
+  role: "protected" | "recovery";
+  protectedSite: string;
+  recoverySite: string;
+  state: GroupStateName;
+  reason: string;
+  percent: number | null;
+  rpoMs: number | null;
+  rpoTargetMs: number;
+  historyTargetMs: number;
+  historyCoveredMs: number | null;
+  link: "up" | "down" | "none";
+  throughputBytesPerSec: number;
+  queueBytes: number;
+  replicatedBytes: number;
+  replicatedWrites: number;
+  compressionRatio: number;
+  journalBytes: number | null;
+  journalLimitBytes: number;
+  alerts: number;
+  vms: VmView[];
+  /** Settings the status may carry (newer servers); the settings page falls back to what it knows. */
+  checkpointIntervalMs?: number;
+  bandwidthBytesPerSec?: number | null;
+  priority?: "high" | "medium" | "low";
+  compression?: boolean;
+}
+
+export interface Peer {
+  name: string;
+  peerUrl: string;
+  apiUrl: string;
+  replicationHost: string;
+  replicationPort: number;
+  fingerprint: string;
+  pairedAt: number;
+}
+
+export interface SiteInfo {
+  name: string;
+  fingerprint: string;
+  apiUrl: string;
+  peerUrl: string;
+  nbd: { host: string; port: number };
+  peers: Peer[];
+}
+
+export interface Checkpoint {
+  id: string;
+  seq: number;
+  time: number;
+  tag: string | null;
+  consistent: boolean;
+}
+
+export type Severity = "info" | "warning" | "critical";
+
+export interface LifelineEvent {
+  id: number;
+  time: number;
+  severity: Severity;
+  kind: string;
+  group: string | null;
+  message: string;
+  data: Record<string, unknown>;
+}
+
+export interface Alert {
+  id: number;
+  kind: string;
+  subject: string;
+  severity: "warning" | "critical";
+  message: string;
+  raisedAt: number;
+  clearedAt: number | null;
+}
+
+export interface TokenInfo {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: number;
+  createdBy: string;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+export type StepState = "pending" | "running" | "done" | "failed" | "undone";
+export type TaskState = "running" | "succeeded" | "failed" | "rolled-back";
+
+export interface StepRecord {
+  name: string;
+  state: StepState;
+  progress?: number | null;
+  detail?: string | null;
+  error?: string | null;
+}
+
+export interface TaskRecord {
+  id: string;
+  kind: string;
+  group: string;
+  by: string;
+  state: TaskState;
+  startedAtMs: number;
+  endedAtMs?: number | null;
+  steps: StepRecord[];
+  error?: string | null;
+  log?: string[];
+}
+
+export interface Report {
+  id?: string;
+  kind?: string;
+  group: string;
+  by: string;
+  point: { seq: number; timeMs?: number | null; label: string; checkpointId?: string | null };
+  startedAtMs: number;
+  stoppedAtMs: number;
+  durationMs: number;
+  result: "pass" | "fail" | "unknown";
+  notes: string;
+  vms: string[];
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; hint?: string; field?: string };
+}
