@@ -52,16 +52,19 @@ export class Sender {
   #inFlightBytes = 0;
   #stats = { ackedBytes: 0, rawBytes: 0, wireBytes: 0, reconnects: 0 };
   #incompressible = 0;
+  readonly #unsubscribe: (() => void)[] = [];
   #skipCompression = 0;
 
   constructor(options: SenderOptions) {
     this.#o = options;
     this.#group = options.group;
     this.#bucket = new TokenBucket(options.bandwidthLimitBytesPerSec);
-    this.#group.stream.onReady(() => this.#poke());
-    this.#group.events.on((e) => {
-      if (e.type === "overflow" && this.#link) this.#link.close(new LinkDownError("the outgoing stream overflowed; reconnecting for a bitmap sync"));
-    });
+    this.#unsubscribe.push(
+      this.#group.stream.onReady(() => this.#poke()),
+      this.#group.events.on((e) => {
+        if (e.type === "overflow" && this.#link) this.#link.close(new LinkDownError("the outgoing stream overflowed; reconnecting for a bitmap sync"));
+      }),
+    );
   }
 
   start(): void {
@@ -77,6 +80,7 @@ export class Sender {
     }
     this.#poke();
     await this.#loop;
+    for (const off of this.#unsubscribe) off();
     this.#setState({ kind: "closed" }, "replication stopped");
   }
 

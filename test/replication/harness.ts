@@ -40,6 +40,7 @@ export interface Appliances {
   stores: Map<string, FileDevice>;
   nbdPort: number;
   receiver: Receiver;
+  receiverPort: number;
   sender: Sender;
   proxy: FaultProxy | undefined;
   events: ReplicationEvent[];
@@ -97,6 +98,7 @@ export async function setup(options: SetupOptions = {}): Promise<Appliances> {
     stores,
     nbdPort,
     receiver,
+    receiverPort: recvPort,
     sender,
     proxy,
     events,
