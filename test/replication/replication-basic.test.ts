@@ -55,4 +55,17 @@ describe("replication-basic", () => {
       writer.close();
     }
   });
+
+  it("replication-fio: fio (ioengine=nbd) verifies its writes through the splitter, with a link cut half way, and the replica matches", async () => {
+    const fio = (args: string[]) =>
+      exec("fio", ["--name=repl", "--ioengine=nbd", `--uri=${app.uri("vm2/disk0")}`, "--output-format=normal", "--verify_state_save=0", "--size=12M", ...args], { maxBuffer: 16 << 20 });
+    const run = fio(["--rw=randwrite", "--bs=4k", "--iodepth=32", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1"]);
+    await new Promise((r) => setTimeout(r, 100));
+    app.sender.disconnect("a test cut the link");
+    const { stdout } = await run;
+    assert.doesNotMatch(stdout, /verify: bad|crc32c: verify failed|err=\s*[1-9]/, stdout);
+    const { stdout: seq } = await fio(["--rw=write", "--bs=1M", "--iodepth=4", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1"]);
+    assert.doesNotMatch(seq, /verify: bad|crc32c: verify failed|err=\s*[1-9]/, seq);
+    await assertNewestEqualsProduction(app);
+  });
 });
