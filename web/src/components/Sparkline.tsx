@@ -17,5 +17,5 @@ export function RpoSparkline(props: { samples: readonly Sample[]; targetMs: numb
     () => [{}, { stroke: cssColor("--c-accent"), width: 1.5, fill: cssColor("--c-accent-fill") }, { stroke: cssColor("--c-bad"), width: 1, dash: [3, 3] }],
     [],
   );
-  return <Chart title={props.label} data={data} series={series} spark scales={{ x: { time: true, range: (_u, min, max) => [Math.min(min, max - 300), max] }, y: { range: (_u, _min, max) => [0, Math.max(max, targetMs / 1000) * 1.1] } }} />;
+  return <Chart title={props.label} data={data} series={series} spark scales={{ y: { range: (_u, _min, max) => [0, Math.max(max, targetMs / 1000) * 1.1] } }} />;
 }

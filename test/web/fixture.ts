@@ -1,0 +1,201 @@
+/**
+ * A fixture site for the console: the real operators' API (buildApp, the
+ * real manager and database) over the API tests' fake appliance, fed with
+ * moving facts (RPO, throughput, queue, journal history) and a journal
+ * window of one-a-second checkpoints with a few tagged ones — and, standing
+ * in for the orchestration routes the site does not have yet, in-memory
+ * recovery tasks (test, stop, failover, commit, rollback) whose steps
+ * progress as they are polled, and their reports. It lets the browser tests
+ * (and people: `node dist/test/web/fixture-serve.js`) see every page with
+ * live data. When the real routes land, the fixture's stand-ins give way
+ * (they are added only where the API answers 404).
+ */
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+import { registerWebConsole } from "../../src/api/web-console.js";
+import { bearer, openTestSite, pair, type TestSite } from "../api/harness.js";
+import { WEB_DIST } from "./harness.js";
+
+interface Task {
+  id: string;
+  kind: string;
+  group: string;
+  by: string;
+  state: "running" | "succeeded" | "failed" | "rolled-back";
+  startedAtMs: number;
+  endedAtMs: number | null;
+  steps: { name: string; state: "pending" | "running" | "done"; progress: number | null; detail: string | null; error: null }[];
+  error: null;
+  log: string[];
+  polls: number;
+}
+
+export interface Fixture {
+  url: string;
+  a: TestSite;
+  b: TestSite;
+  close(): Promise<void>;
+}
+
+const TAGS: [number, string][] = [
+  [540_000, "before-upgrade"],
+  [300_000, "nightly-backup"],
+  [95_000, "before-ransomware"],
+];
+
+function seedCheckpoints(site: TestSite, nowMs: number, spanMs: number): void {
+  const cps = site.appliance.checkpoints;
+  cps.length = 0;
+  for (let t = nowMs - spanMs, i = 0; t <= nowMs; t += 1000, i++) {
+    const tag = TAGS.find(([ago]) => Math.abs(nowMs - ago - t) < 500)?.[1] ?? null;
+    cps.push({ id: `cp-${i + 1}`, seq: i * 37, time: t, tag, consistent: !(t > nowMs - 420_000 && t < nowMs - 400_000) });
+  }
+}
+
+/** Stand-ins for the orchestration routes, on `app`, only where the API has none yet. */
+function addOrchestration(app: FastifyInstance, site: TestSite): void {
+  const tasks: Task[] = [];
+  const reports: unknown[] = [];
+  const running = new Map<string, { kind: "test" | "failover"; task: Task; point: string }>();
+  const by = "token:fixture (admin)";
+  const start = (kind: string, group: string, steps: string[]): Task => {
+    const t: Task = {
+      id: `${kind}-${Date.now().toString(36)}`,
+      kind,
+      group,
+      by,
+      state: "running",
+      startedAtMs: Date.now(),
+      endedAtMs: null,
+      steps: steps.map((name) => ({ name, state: "pending", progress: null, detail: null, error: null })),
+      error: null,
+      log: [],
+      polls: 0,
+    };
+    tasks.push(t);
+    return t;
+  };
+  // Each poll moves a running task on by half a step: the UI sees steps run with progress, then end.
+  const advance = () => {
+    for (const t of tasks.filter((x) => x.state === "running")) {
+      const i = t.steps.findIndex((s) => s.state !== "done");
+      if (i < 0) {
+        t.state = "succeeded";
+        t.endedAtMs = Date.now();
+        continue;
+      }
+      const s = t.steps[i]!;
+      if (s.state === "pending") {
+        s.state = "running";
+        s.progress = 0.5;
+        s.detail = "working";
+        t.log.push(`${new Date().toISOString()} ${s.name}: started`);
+      } else {
+        s.state = "done";
+        s.progress = 1;
+        s.detail = null;
+        t.log.push(`${new Date().toISOString()} ${s.name}: done`);
+      }
+    }
+  };
+  const exists = (method: string, url: string) => app.hasRoute({ method, url });
+  const post = (url: string, handler: (group: string, body: Record<string, unknown>) => unknown) => {
+    if (exists("POST", url)) return;
+    app.post(url, { config: { role: "operator" } }, async (req, reply) => {
+      const group = (req.params as { name: string }).name;
+      site.site.ctx.manager.groups.get(group);
+      return reply.code(202).send(handler(group, (req.body ?? {}) as Record<string, unknown>));
+    });
+  };
+  post("/api/v1/groups/:name/test", (group, body) => {
+    const task = start("failover-test", group, ["pin the point", "open views and overlays", "export test disks", "start VMs (test network)"]);
+    running.set(group, { kind: "test", task, point: String(body.point ?? "latest") });
+    return task;
+  });
+  post("/api/v1/groups/:name/test/stop", (group, body) => {
+    const r = running.get(group);
+    const task = start("failover-test-stop", group, ["stop VMs", "drop overlays", "unpin", "write report"]);
+    if (r) {
+      reports.push({ id: r.task.id, kind: "failover test", group, by, point: { seq: 1234, timeMs: Date.now() - 10_000, label: r.point }, startedAtMs: r.task.startedAtMs, stoppedAtMs: Date.now(), durationMs: Date.now() - r.task.startedAtMs, result: body.result ?? "unknown", notes: body.notes ?? "", vms: ["erp-db"] });
+      running.delete(group);
+    }
+    return task;
+  });
+  post("/api/v1/groups/:name/failover", (group, body) => {
+    const task = start("failover", group, ["stop replication", "open views and overlays", "start VMs (live network)"]);
+    running.set(group, { kind: "failover", task, point: String(body.point ?? "latest") });
+    return task;
+  });
+  for (const end of ["commit", "rollback"]) {
+    post(`/api/v1/groups/:name/${end}`, (group) => {
+      running.delete(group);
+      return start(end, group, end === "commit" ? ["fold journal into replica", "fold overlay into replica"] : ["stop VMs", "drop overlays", "restart replication"]);
+    });
+  }
+  if (!exists("GET", "/api/v1/tasks")) {
+    app.get("/api/v1/tasks", { config: { role: "viewer" } }, async () => {
+      advance();
+      return tasks.map(({ polls: _p, ...t }) => t);
+    });
+  }
+  if (!exists("GET", "/api/v1/reports")) app.get("/api/v1/reports", { config: { role: "viewer" } }, async () => reports);
+  // The group's state follows the stand-in operations, as the real state machine will (test-running, failed-over).
+  app.addHook("onSend", async (req, _reply, payload) => {
+    if (req.method !== "GET" || !req.url.startsWith("/api/v1/groups") || typeof payload !== "string" || running.size === 0 || req.url.includes("/checkpoints")) return payload;
+    const data = JSON.parse(payload) as { name: string; state: string; reason: string } | { name: string; state: string; reason: string }[];
+    for (const g of Array.isArray(data) ? data : [data]) {
+      const r = running.get(g.name);
+      if (r?.kind === "test") Object.assign(g, { state: "test-running", reason: `a failover test at ${r.point} is running; replication goes on` });
+      if (r?.kind === "failover") Object.assign(g, { state: "failed-over", reason: `failed over to ${r.point}; commit or roll back` });
+    }
+    return JSON.stringify(data);
+  });
+}
+
+export async function openFixture(root: string, options: { port?: number } = {}): Promise<Fixture> {
+  const [a, b] = await Promise.all([openTestSite(root, "A"), openTestSite(root, "B")]);
+  // Routes first: the first inject makes the app ready, after which none can be added.
+  addOrchestration(a.app, a);
+  await registerWebConsole(a.app, WEB_DIST);
+  await pair(a, b);
+  const admin = bearer(a.admin);
+  const mk = async (url: string, payload: object) => {
+    const r = await a.app.inject({ method: "POST", url, headers: admin, payload });
+    if (r.statusCode >= 300) throw new Error(`${url}: ${r.body}`);
+  };
+  await mk("/api/v1/groups", { name: "erp", recoverySite: "B", rpoTargetMs: 10_000, historyMs: 900_000 });
+  await mk("/api/v1/groups/erp/vms", { name: "erp-db", bootOrder: 0, bootDelayMs: 20_000, disks: [{ name: "data", sizeBytes: 64 << 20 }, { name: "log", sizeBytes: 16 << 20 }] });
+  await mk("/api/v1/groups/erp/vms", { name: "erp-app", bootOrder: 1, disks: [{ name: "root", sizeBytes: 32 << 20 }] });
+  await mk("/api/v1/groups", { name: "crm", recoverySite: "B", rpoTargetMs: 5_000 });
+  await mk("/api/v1/groups/crm/vms", { name: "crm-db", disks: [{ name: "data", sizeBytes: 32 << 20 }] });
+  await mk("/api/v1/groups", { name: "mail", recoverySite: "B" });
+  await mk("/api/v1/groups/mail/vms", { name: "mx1", disks: [{ name: "spool", sizeBytes: 8 << 20 }] });
+
+  const started = Date.now();
+  seedCheckpoints(a, started, 600_000);
+  const tick = () => {
+    const now = Date.now();
+    const s = (now - started) / 1000;
+    const last = a.appliance.checkpoints[a.appliance.checkpoints.length - 1]!;
+    for (let t = last.time + 1000; t <= now; t += 1000) a.appliance.checkpoints.push({ id: `cp-${a.appliance.checkpoints.length + 1}`, seq: last.seq + 37, time: t, tag: null, consistent: true });
+    a.appliance.facts.set("erp", { rpoMs: 1200 + Math.round(900 * Math.sin(s / 4)) + Math.round(Math.random() * 300), throughputBytesPerSec: 48e6 + Math.round(12e6 * Math.sin(s / 7)), queueBytes: Math.round(4e6 + 3e6 * Math.sin(s / 5)), journal: { bytes: 3.2e9, historyMs: 600_000 + (now - started), limitBytes: 20 * 2 ** 30 }, replicatedBytes: 812e9, replicatedWrites: 41_234_567, compressionRatio: 1.8 });
+    a.appliance.facts.set("crm", { rpoMs: 14_000 + Math.round(2000 * Math.sin(s / 3)), throughputBytesPerSec: 3e6, queueBytes: 180e6, journal: { bytes: 1.1e9, historyMs: 2_400_000, limitBytes: 20 * 2 ** 30 } });
+    a.appliance.facts.set("mail", { sync: { kind: "initial", percent: Math.min(99, 37 + Math.round(s)), reason: "initial sync of 1 disk" }, rpoMs: null, throughputBytesPerSec: 110e6, journal: { bytes: 0, historyMs: 0, limitBytes: 20 * 2 ** 30 } });
+  };
+  tick();
+  const timer = setInterval(tick, 500);
+  a.site.ctx.manager.events.raise("rpo-breach", "crm", "warning", "group crm: RPO 14.2s is above the target of 5.0s", "crm");
+  a.site.ctx.manager.events.add({ severity: "info", kind: "checkpoint", group: "erp", message: 'checkpoint cp-60 "before-upgrade" at seq 2183 is durable at B' });
+
+  await a.app.listen({ host: "127.0.0.1", port: options.port ?? 0 });
+  const url = `http://127.0.0.1:${(a.app.server.address() as AddressInfo).port}`;
+  return {
+    url,
+    a,
+    b,
+    close: async () => {
+      clearInterval(timer);
+      await Promise.all([a.close(), b.close()]);
+    },
+  };
+}
