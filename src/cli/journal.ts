@@ -78,7 +78,8 @@ export function registerJournalCommands(program: Command): void {
     .action(async (dir: string, opts: { host: string; port: string }) => {
       const log = makeLogger();
       const j = await Journal.open(dir, { readOnly: true });
-      const server = new NbdServer({ exports: new PitViewExports(j), logger: log });
+      const exports = new PitViewExports(j, (name, err) => log.warn({ export: name, err }, "cannot open this point-in-time view"));
+      const server = new NbdServer({ exports, logger: log });
       const { port } = await server.listen(Number(opts.port), opts.host);
       process.stdout.write(`serving ${j.disks.map((d) => `nbd://${opts.host}:${port}/${d.name}@${j.lastSeq}`).join(" ")} (any <disk>@<seq|checkpoint>)\n`);
       await stopOnSignal(async () => {
@@ -91,9 +92,12 @@ export function registerJournalCommands(program: Command): void {
 /** Opens a PIT view per client for names `<disk>@<seq|checkpoint id>` (a bare disk name: the newest seq). */
 export class PitViewExports implements ExportProvider {
   readonly #journal: Journal;
+  readonly #onError: (name: string, err: unknown) => void;
 
-  constructor(journal: Journal) {
+  /** `onError` hears why a name could not be opened (the client only sees "unknown export"). */
+  constructor(journal: Journal, onError: (name: string, err: unknown) => void) {
     this.#journal = journal;
+    this.#onError = onError;
   }
 
   list(): string[] {
@@ -111,7 +115,8 @@ export class PitViewExports implements ExportProvider {
     try {
       seq = at < 0 ? j.lastSeq : resolvePoint(j, parsePointName(name.slice(at + 1)));
       return { name, description: `${disk} at seq ${seq}`, device: await PitView.open(j, disk, seq) };
-    } catch {
+    } catch (err) {
+      this.#onError(name, err);
       return undefined;
     }
   }

@@ -113,6 +113,9 @@ export interface JournalCreateOptions {
 
 /** Makes a group's directory: group.json, journal/, and an empty sparse replica per disk. */
 export async function createGroupDir(dir: string, options: JournalCreateOptions): Promise<GroupConfig> {
+  if (await readJsonIfExists(path.join(dir, GROUP_FILE))) {
+    throw new JournalError(`${dir} already holds a journal`, { hint: "open it, or remove the directory to start over" });
+  }
   const config: GroupConfig = {
     version: 1,
     disks: options.disks.map((d, id) => ({ id, name: d.name, sizeBytes: d.sizeBytes })),

@@ -62,7 +62,7 @@ export class Journal {
   #durableSeq: number;
   #writtenWaiters: { seq: number; resolve: () => void }[] = [];
   #closed = false;
-  #shrinking = false;
+  #shrinking: Promise<void> | undefined;
   #stateWrites: Promise<unknown> = Promise.resolve();
   #snapshots: Promise<unknown> = Promise.resolve();
   #snapshotSeq = 0;
@@ -294,11 +294,17 @@ export class Journal {
     return writeSnapshot(path.join(this.dir, files.SEGMENT_DIR, SNAPSHOT_FILE), { version: 1, firstSeq, lastSeq, segments, checkpoints }, this.#table);
   }
 
+  /** Resolves when appends queued so far are durable and background promotion has finished. */
+  async idle(): Promise<void> {
+    await this.#appender.drain();
+    await this.#shrinking;
+    await this.#maintenance.idle();
+  }
+
   async close(options: { snapshot?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#maintenance.stopTimer();
-    await this.#appender.drain();
-    await this.#maintenance.idle();
+    await this.idle();
     if (!this.readOnly && (options.snapshot ?? true) && !this.#appender.failure) await this.saveSnapshot();
     await this.#snapshots;
     this.#closed = true;
@@ -346,11 +352,10 @@ export class Journal {
       this.saveSnapshot().catch((error: unknown) => this.emit({ type: "snapshot-failed", error: asError(error) }));
     }
     if (this.#limits.check(this.sizeBytes) === "limit" && !this.#shrinking) {
-      this.#shrinking = true;
-      this.#maintenance
+      this.#shrinking = this.#maintenance
         .shrink()
         .catch((error: unknown) => this.emit({ type: "promotion-failed", error: asError(error) }))
-        .finally(() => (this.#shrinking = false));
+        .finally(() => (this.#shrinking = undefined));
     }
   }
 
