@@ -27,6 +27,8 @@ export type ApiEvent = { kind: "unauthenticated" } | { kind: "reachable"; ok: bo
 type Listener = (e: ApiEvent) => void;
 
 const API = "/api/v1";
+/** A site that accepts the connection but does not answer counts as not answering. */
+const TIMEOUT_MS = 15_000;
 
 function isErrorBody(x: unknown): x is ErrorBody {
   if (typeof x !== "object" || x === null || !("error" in x)) return false;
@@ -74,7 +76,7 @@ export class Api {
     if (body !== undefined) headers["content-type"] = "application/json";
     let res: Response;
     try {
-      res = await fetch(`${API}${path}`, { method, headers, body: body === undefined ? null : JSON.stringify(body), cache: "no-store" });
+      res = await fetch(`${API}${path}`, { method, headers, body: body === undefined ? null : JSON.stringify(body), cache: "no-store", signal: AbortSignal.timeout(TIMEOUT_MS) });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.#emit({ kind: "reachable", ok: false, message: `the site does not answer (${message})` });

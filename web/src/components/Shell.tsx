@@ -32,7 +32,7 @@ function ConnectionBanner() {
       <strong>
         <span aria-hidden="true">✕ </span>Disconnected from site {site.name}, retrying.
       </strong>{" "}
-      Last update {ago(staleMs)}; what you see may be out of date. {connection.message}
+      Last update {ago(staleMs)}; what you see may be out of date.{connection.message ? ` Cause: ${connection.message}.` : ""}
     </div>
   );
 }

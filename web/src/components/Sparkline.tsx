@@ -14,8 +14,9 @@ export function RpoSparkline(props: { samples: readonly Sample[]; targetMs: numb
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [samples, targetMs, tick]);
   const series = useMemo<uPlot.Series[]>(
-    () => [{}, { stroke: cssColor("--c-accent"), width: 1.5, fill: cssColor("--c-accent-fill") }, { stroke: cssColor("--c-bad"), width: 1, dash: [3, 3] }],
+    () => [{}, { stroke: cssColor("--c-accent"), width: 1.5, fill: cssColor("--c-accent-fill"), points: { show: false } }, { stroke: cssColor("--c-bad"), width: 1, dash: [3, 3], points: { show: false } }],
     [],
   );
+  if (!samples.some((s) => s.rpoMs !== null)) return <div className="muted small spark-empty">no RPO measured yet</div>;
   return <Chart title={props.label} data={data} series={series} spark scales={{ y: { range: (_u, _min, max) => [0, Math.max(max, targetMs / 1000) * 1.1] } }} />;
 }
