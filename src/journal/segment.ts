@@ -12,6 +12,12 @@ import { fsyncDir } from "./atomic-file.js";
 import { readU64, writeU64 } from "./record.js";
 
 export const SEGMENT_HEADER_BYTES = 32;
+/**
+ * Appends are written with O_DSYNC: one writev is durable when it returns, so
+ * a batch costs one trip to the thread pool rather than a write and then an
+ * fdatasync (the same guarantee, half the hops on the hot path).
+ */
+const APPEND_FLAGS = fs.constants.O_RDWR | fs.constants.O_DSYNC;
 const MAGIC = Buffer.from("LLJSEG01", "latin1");
 
 export function segmentFileName(firstSeq: number): string {
@@ -55,7 +61,7 @@ export class Segment {
   /** Creates a new empty segment durably: header written and synced, directory synced. */
   static async create(dir: string, firstSeq: number): Promise<Segment> {
     const file = path.join(dir, segmentFileName(firstSeq));
-    const fd = await call<number>((cb) => fs.open(file, "wx+", cb));
+    const fd = await call<number>((cb) => fs.open(file, APPEND_FLAGS | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644, cb));
     const header = encodeSegmentHeader(firstSeq);
     await call<number>((cb) => fs.write(fd, header, 0, header.length, 0, cb));
     await call<void>((cb) => fs.fdatasync(fd, cb));
@@ -65,7 +71,7 @@ export class Segment {
 
   /** Opens an existing segment; its content is checked by the scan, not here. */
   static async open(file: string, firstSeq: number, readOnly: boolean): Promise<Segment> {
-    const fd = await call<number>((cb) => fs.open(file, readOnly ? "r" : "r+", cb));
+    const fd = await call<number>((cb) => fs.open(file, readOnly ? fs.constants.O_RDONLY : APPEND_FLAGS, cb));
     const size = fs.fstatSync(fd).size;
     return new Segment(file, fd, await FileDevice.open(file, { readOnly: true }), firstSeq, size);
   }
@@ -109,6 +115,7 @@ export class Segment {
     }
   }
 
+  /** Makes everything written durable (a no-op for appends, written O_DSYNC; kept for truncation and clarity). */
   sync(): Promise<void> {
     return call<void>((cb) => fs.fdatasync(this.#fd, cb));
   }
