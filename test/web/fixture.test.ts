@@ -51,7 +51,16 @@ describe("web-console-recovery-flow", { skip }, () => {
 
   it("picks a point 10 s back on the timeline and starts a failover test", async () => {
     await page.getByRole("link", { name: "erp", exact: true }).click();
-    await page.locator(".tl-tag text", { hasText: "before-ransomware" }).waitFor();
+    const tag = page.locator(".tl-tag", { hasText: "before-ransomware" });
+    await tag.waitFor();
+    // A click near a tagged checkpoint picks it; the keyboard then moves the cursor off it, to a time.
+    const line = (await tag.locator("line").boundingBox())!;
+    await page.mouse.click(line.x + line.width / 2 + 2, line.y + line.height - 4);
+    const summary = page.getByTestId("point-summary");
+    await summary.getByText('checkpoint tagged "before-ransomware"').waitFor();
+    assert.match((await summary.textContent()) ?? "", /tag:before-ransomware/);
+    await page.getByTestId("timeline").press("ArrowLeft");
+    await summary.getByText(/\d+ s ago/).first().waitFor();
     await page.getByLabel("Point", { exact: true }).fill("10s ago");
     await page.getByRole("button", { name: "Go" }).click();
     await page.getByTestId("point-summary").getByText(/\d+(\.\d)? s ago/).first().waitFor();

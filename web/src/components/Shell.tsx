@@ -4,6 +4,7 @@
  * no longer live ("disconnected from site A, retrying").
  */
 import { Link, useLocation } from "../lib/router";
+import { ErrorBoundary } from "./ErrorBoundary";
 import { ago } from "../lib/format";
 import { useNow } from "../lib/now";
 import { POLL_MS, useLive } from "../state/live";
@@ -110,7 +111,9 @@ export function Shell(props: { onSignOut(): void }) {
       </header>
       <ConnectionBanner />
       <div id="main">
-        <Page path={path} />
+        <ErrorBoundary resetKey={path}>
+          <Page path={path} />
+        </ErrorBoundary>
       </div>
     </div>
   );
