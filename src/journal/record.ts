@@ -56,14 +56,14 @@ export function encodeHeader(h: Omit<RecordHeader, "dcrc">, payload: Buffer | un
   b.writeDoubleLE(h.timeMs, 24);
   writeU64(b, 32, h.offset);
   writeU64(b, 40, h.length);
-  b.writeUInt32LE(crc32c(b.subarray(4, HEADER_BYTES)), 0);
+  b.writeUInt32LE(crc32cSmall(b, 4, HEADER_BYTES), 0);
   return b;
 }
 
 /** Decodes a header, or returns why it is not one (a bad checksum, an unknown type). */
 export function decodeHeader(b: Buffer, at: number): RecordHeader | string {
   if (b.length - at < HEADER_BYTES) return "truncated header";
-  if (crc32c(b.subarray(at + 4, at + HEADER_BYTES)) !== b.readUInt32LE(at)) return "header checksum mismatch";
+  if (crc32cSmall(b, at + 4, at + HEADER_BYTES) !== b.readUInt32LE(at)) return "header checksum mismatch";
   const type = b[at + 8]!;
   if (type < RecordType.WRITE || type > RecordType.CHECKPOINT) return `unknown record type ${type}`;
   const payloadBytes = b.readUInt32LE(at + 12);
@@ -99,6 +99,27 @@ export function decodeCheckpointPayload(b: Buffer): CheckpointPayload {
   const idBytes = b.readUInt16LE(0);
   const tag = b.toString("utf8", 2 + idBytes);
   return { id: b.toString("utf8", 2, 2 + idBytes), tag: tag === "" ? undefined : tag };
+}
+
+const CRC32C_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[i] = c >>> 0;
+  }
+  return t;
+})();
+
+/**
+ * CRC32C of a few bytes, in JavaScript: for a 44-byte header this is about
+ * twice as fast as a call into the native library (which wins on payloads).
+ * The same checksum as crc32c(); record.test.ts checks that they agree.
+ */
+export function crc32cSmall(b: Buffer, from: number, to: number): number {
+  let c = ~0;
+  for (let i = from; i < to; i++) c = CRC32C_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
 }
 
 export function writeU64(b: Buffer, at: number, n: number): void {
