@@ -3,13 +3,15 @@ import { useMemo } from "react";
 import type uPlot from "uplot";
 import { cssColor } from "../../lib/css";
 import { Chart } from "../../components/Chart";
-import { bytes } from "../../lib/format";
+import { bytes, clock } from "../../lib/format";
 import type { Sample } from "../../state/history";
 
-function timeAxis(): uPlot.Axis {
+function gridAxis(): uPlot.Axis {
   return { stroke: cssColor("--c-muted"), grid: { stroke: cssColor("--c-grid"), width: 1 }, ticks: { stroke: cssColor("--c-grid"), width: 1 } };
 }
-const axis = (fmt: (v: number) => string): uPlot.Axis => ({ ...timeAxis(), size: 70, values: (_u, vals) => vals.map(fmt) });
+/** Wall-clock times, 24-hour, as everywhere else in the console. */
+const timeAxis = (): uPlot.Axis => ({ ...gridAxis(), values: (_u, vals) => vals.map((v) => clock(v * 1000, false)) });
+const axis = (fmt: (v: number) => string): uPlot.Axis => ({ ...gridAxis(), size: 70, values: (_u, vals) => vals.map(fmt) });
 /** At least five minutes on the time axis, so a fresh page does not stretch a few samples over years. */
 const x: uPlot.Scale = { time: true, range: (_u, min, max) => [Math.min(min, max - 300), max] };
 
@@ -29,6 +31,7 @@ export function LiveCharts(props: { samples: readonly Sample[]; rpoTargetMs: num
   const rateAxis = axis((v) => `${bytes(v)}/s`);
   const byteAxis = axis((v) => bytes(v));
   const zeroBased: uPlot.Scales = { x, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } };
+  if (samples.length < 2) return <p className="muted">Collecting samples: the charts start with the console's next polls (every 2 s) and keep the last hour.</p>;
   return (
     <div className="charts">
       <figure>

@@ -23,13 +23,12 @@ export function Vms(props: { g: GroupStatus }) {
         <tbody>
           {g.vms.flatMap((vm) => [
             <tr key={vm.name} className="vm-row">
-              <th scope="rowgroup" colSpan={2}>
-                {vm.name}
-              </th>
-              <td colSpan={4} className="muted small">
-                boot order {vm.bootOrder}
-                {vm.bootDelayMs ? `, then wait ${duration(vm.bootDelayMs)}` : ""}
+              <th scope="rowgroup">{vm.name}</th>
+              <td className="small nowrap" title="boot order, and the wait after this VM starts">
+                #{vm.bootOrder}
+                {vm.bootDelayMs ? `, then ${duration(vm.bootDelayMs)}` : ""}
               </td>
+              <td colSpan={4} />
             </tr>,
             ...vm.disks.map((d) => (
               <tr key={`${vm.name}/${d.name}`}>
