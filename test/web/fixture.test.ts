@@ -45,7 +45,7 @@ describe("web-console-recovery-flow", { skip }, () => {
     await page.getByTestId("summary").filter({ hasText: "1 of 3 groups needs attention" }).waitFor();
     // A few polls, so the sparklines have a line.
     await page.waitForFunction('document.querySelectorAll(".chart.spark canvas").length === 2');
-    await page.waitForTimeout(4500);
+    await page.waitForTimeout(2500);
     await screenshot(page, "10-fixture-dashboard");
   });
 
@@ -107,7 +107,6 @@ describe("web-console-recovery-flow", { skip }, () => {
     const wall = await (await browser.newContext({ viewport: { width: 2560, height: 1440 }, colorScheme: "dark" })).newPage();
     await signIn(wall, fx.url, fx.a.admin);
     await wall.locator('tr[data-group="erp"]').waitFor();
-    await wall.waitForTimeout(2500);
     await screenshot(wall, "16-fixture-wall-dark");
     await wall.getByRole("link", { name: "erp", exact: true }).click();
     await wall.getByTestId("timeline").waitFor();
