@@ -56,7 +56,7 @@ export class Appender {
   #failure: Error | undefined;
   #idle: (() => void)[] = [];
   /** Reused for every batch: batches never overlap. */
-  readonly #slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  #slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
 
   constructor(options: AppenderOptions) {
     this.#o = options;
@@ -114,16 +114,27 @@ export class Appender {
       this.#fail(err);
       return;
     }
+    // The batch: queued records up to MAX_BATCH_BYTES (at least one), in this segment.
     let bytes = 0;
+    let small = 0;
     let n = 0;
-    const buffers: Buffer[] = [];
-    // Small records are copied into one slab: a writev of many small pieces
-    // cost more than the copy in our measurements. Large payloads go as they are.
-    let slabAt = 0;
     for (const r of this.#queue) {
       const size = recordBytes(r);
       if (n > 0 && (bytes + size > MAX_BATCH_BYTES || seg.sizeBytes + bytes + size > this.#o.segmentBytes)) break;
-      if (size <= SLAB_RECORD_BYTES && slabAt + size <= this.#slab.length) {
+      if (size <= SLAB_RECORD_BYTES) small += size;
+      bytes += size;
+      n++;
+    }
+    // Small records are copied into one slab: a writev of many small pieces
+    // cost more than the copy in our measurements. Large payloads go as they
+    // are. The slab grows (once) for groups that send many small writes at a time.
+    if (small > this.#slab.length) this.#slab = Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
+    const buffers: Buffer[] = [];
+    let slabAt = 0;
+    for (let i = 0; i < n; i++) {
+      const r = this.#queue[i]!;
+      const size = recordBytes(r);
+      if (size <= SLAB_RECORD_BYTES) {
         r.header.copy(this.#slab, slabAt);
         if (r.payload) r.payload.copy(this.#slab, slabAt + HEADER_BYTES);
         const last = buffers[buffers.length - 1];
@@ -135,8 +146,6 @@ export class Appender {
         buffers.push(r.header);
         if (r.payload && r.payload.length > 0) buffers.push(r.payload);
       }
-      bytes += size;
-      n++;
     }
     const batch = this.#queue.length === n ? this.#queue : this.#queue.slice(0, n);
     this.#queue = this.#queue.length === n ? [] : this.#queue.slice(n);
