@@ -6,7 +6,54 @@ import { Notice, Section } from "../components/ui";
 import { dateTime } from "../lib/format";
 import { useLive } from "../state/live";
 import { usePoll } from "../state/poll";
+import { can } from "../state/session";
 import { AlertList } from "./Dashboard";
+
+interface AuditEntry {
+  id: number;
+  time: number;
+  actor: string;
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+}
+
+/** Who changed what through the API (admins only). */
+function AuditLog() {
+  const { session } = useLive();
+  const audit = usePoll(session.api, (api) => api.get<AuditEntry[]>("/audit", { since: Date.now() - 7 * 86_400_000 }), 10_000, "audit");
+  return (
+    <Section title="Audit log (last 7 days)" id="audit">
+      {audit.error ? <Notice tone="warn">{describeError(audit.error)}</Notice> : null}
+      <div className="table-wrap">
+        <table className="dense">
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Who</th>
+              <th scope="col">Action</th>
+              <th scope="col">Target</th>
+              <th scope="col">Detail</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(audit.data ?? []).slice().reverse().slice(0, 300).map((e) => (
+              <tr key={e.id}>
+                <td className="nowrap">{dateTime(e.time)}</td>
+                <td>{e.actor}</td>
+                <td>{e.action}</td>
+                <td>{e.target}</td>
+                <td className="small">
+                  <code>{Object.keys(e.detail).length ? JSON.stringify(e.detail) : ""}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </Section>
+  );
+}
 
 const SEV_TONE: Record<Severity, string> = { info: "idle", warning: "warn", critical: "bad" };
 const SEV_TEXT: Record<Severity, string> = { info: "info", warning: "! warning", critical: "✕ critical" };
@@ -17,7 +64,13 @@ export function Alerts() {
   const [severity, setSeverity] = useState<"" | Severity>("");
   const [text, setText] = useState("");
   const [showCleared, setShowCleared] = useState(false);
-  const events = usePoll(session.api, (api) => api.get<LifelineEvent[]>("/events", { group: group || undefined }), 3000, `events-${group}`);
+  const [sinceMs, setSinceMs] = useState(0);
+  const events = usePoll(
+    session.api,
+    (api) => api.get<LifelineEvent[]>("/events", { group: group || undefined, since: sinceMs ? Date.now() - sinceMs : undefined }),
+    3000,
+    `events-${group}-${sinceMs}`,
+  );
   const all = usePoll(session.api, (api) => (showCleared ? api.get<Alert[]>("/alerts", { all: "true" }) : Promise.resolve([])), 5000, `alerts-${showCleared}`);
   const shown = (events.data ?? [])
     .filter((e) => (severity ? e.severity === severity : true) && (text ? `${e.kind} ${e.message}`.toLowerCase().includes(text.toLowerCase()) : true))
@@ -57,6 +110,15 @@ export function Alerts() {
             </select>
           </label>
           <label>
+            Period
+            <select value={sinceMs} onChange={(e) => setSinceMs(Number(e.target.value))}>
+              <option value={3_600_000}>last hour</option>
+              <option value={86_400_000}>last 24 hours</option>
+              <option value={7 * 86_400_000}>last 7 days</option>
+              <option value={0}>all (newest 1000)</option>
+            </select>
+          </label>
+          <label>
             Contains
             <input type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="rpo, link, checkpoint…" />
           </label>
@@ -88,6 +150,7 @@ export function Alerts() {
           </table>
         </div>
       </Section>
+      {can(session.role, "admin") ? <AuditLog /> : null}
     </main>
   );
 }

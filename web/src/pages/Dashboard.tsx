@@ -32,12 +32,20 @@ function Summary(props: { groups: GroupStatus[] }) {
   );
 }
 
-function linkOf(peer: Peer, groups: GroupStatus[]): { state: "up" | "down" | "none"; throughput: number } {
+interface LinkView {
+  state: "up" | "down" | "none";
+  throughput: number;
+  /** Sum of the groups' bandwidth limits; null: unlimited; undefined: the site does not say. */
+  limit: number | null | undefined;
+}
+
+function linkOf(peer: Peer, groups: GroupStatus[]): LinkView {
   const mine = groups.filter((g) => g.protectedSite === peer.name || g.recoverySite === peer.name);
   const throughput = mine.reduce((s, g) => s + g.throughputBytesPerSec, 0);
-  if (mine.some((g) => g.link === "down")) return { state: "down", throughput };
-  if (mine.some((g) => g.link === "up")) return { state: "up", throughput };
-  return { state: "none", throughput };
+  const limits = mine.map((g) => g.bandwidthBytesPerSec);
+  const limit = limits.some((l) => l === undefined) || limits.length === 0 ? undefined : limits.some((l) => l === null) ? null : limits.reduce<number>((s, l) => s + (l ?? 0), 0);
+  const state = mine.some((g) => g.link === "down") ? "down" : mine.some((g) => g.link === "up") ? "up" : "none";
+  return { state, throughput, limit };
 }
 
 function Sites(props: { groups: GroupStatus[] }) {
@@ -67,7 +75,10 @@ function Sites(props: { groups: GroupStatus[] }) {
                 <ToneText tone={tone}>
                   {l.state === "up" ? "✓ link up" : l.state === "down" ? "✕ link down" : "○ no replication"}
                 </ToneText>
-                <span className="muted">{rate(l.throughput)}</span>
+                <span className="muted">
+                  {rate(l.throughput)}
+                  {l.limit === undefined ? "" : l.limit === null ? " · no bandwidth limit" : ` · limit ${rate(l.limit)}`}
+                </span>
               </span>
               <span className="site-box">
                 <strong>{p.name}</strong>

@@ -3,6 +3,7 @@
  * which point, how long, the result and notes. Printable: the print
  * stylesheet drops the navigation and keeps the table on white paper.
  */
+import { useState } from "react";
 import type { Report } from "../api/types";
 import { describeError } from "../api/client";
 import { Notice, Unavailable } from "../components/ui";
@@ -19,7 +20,10 @@ const RESULT: Record<Report["result"], { text: string; tone: string }> = {
 export function Reports() {
   const { session, site } = useLive();
   const reports = usePoll(session.api, (api) => api.get<Report[]>("/reports"), 5000, "reports");
-  const list = (reports.data ?? []).slice().sort((a, b) => b.startedAtMs - a.startedAtMs);
+  const [group, setGroup] = useState("");
+  const all = reports.data ?? [];
+  const list = all.filter((r) => !group || r.group === group).sort((a, b) => b.startedAtMs - a.startedAtMs);
+  const groups = [...new Set(all.map((r) => r.group))].sort();
   return (
     <main className="page report-page" aria-labelledby="reports-h">
       <div className="page-head">
@@ -27,6 +31,16 @@ export function Reports() {
         <span className="muted">
           site {site.name}, printed {dateTime(Date.now())}
         </span>
+        <label className="inline no-print">
+          Group
+          <select value={group} onChange={(e) => setGroup(e.target.value)}>
+            <option value="">all</option>
+            {groups.map((g) => (
+              <option key={g}>{g}</option>
+            ))}
+          </select>
+        </label>
+        {group ? <span className="print-only">group {group}</span> : null}
         <button type="button" className="no-print" onClick={() => print()}>
           Print…
         </button>
