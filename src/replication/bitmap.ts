@@ -37,6 +37,15 @@ export class DirtyBitmap {
     return (this.#bits[block >> 3]! & (1 << (block & 7))) !== 0;
   }
 
+  /** Whether any block that [offset, offset+length) touches is dirty. */
+  anyDirty(offset: number, length: number): boolean {
+    if (this.#count === 0 || length <= 0) return false;
+    const first = Math.floor(offset / this.blockBytes);
+    const last = Math.min(this.blocks - 1, Math.floor((offset + length - 1) / this.blockBytes));
+    for (let b = first; b <= last; b++) if (this.isDirty(b)) return true;
+    return false;
+  }
+
   /** Marks every block that [offset, offset+length) touches. */
   mark(offset: number, length: number): void {
     if (length <= 0) return;

@@ -20,3 +20,4 @@ export { journalStore, type JournalSink, type JournalStore } from "./journal-sin
 export { generateIdentity, loadIdentity, fingerprintOf, normalizeFingerprint, type SiteIdentity } from "./site-identity.js";
 export { TokenBucket } from "./token-bucket.js";
 export { FrameLink } from "./link.js";
+export { ActivityLog, EXTENT_BYTES } from "./activity-log.js";

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { BlockDevice } from "../blockdev/index.js";
+import { ActivityLog } from "./activity-log.js";
 import { BlockSync } from "./block-sync.js";
 import { DEFAULT_BLOCK_BYTES, DirtyBitmap } from "./bitmap.js";
 import { Emitter, type GroupStatus, type ReplicationEvent } from "./events.js";
@@ -31,8 +32,13 @@ export interface ProtectedGroupOptions {
   checkpointIntervalMs?: number;
   /** Dirty bitmap block; default 64 KiB. */
   blockBytes?: number;
-  /** Copy the disks' existing data first (sparse-aware): an initial sync. */
+  /** Copy the disks' existing data first (sparse-aware): an initial sync. Used by `open`. */
   initialSync?: boolean;
+  /** Crash safety at the source: the activity log's file. Used by `open`. */
+  activityLogFile?: string;
+  activityLog?: ActivityLog;
+  /** Why the group starts tracking (set by `open`). */
+  startReason?: string;
 }
 
 export interface CheckpointResult {
@@ -61,8 +67,10 @@ export class ProtectedGroup {
   readonly #disks: DiskState[];
   readonly #devices = new Map<string, SplitterDevice>();
   readonly #sync: BlockSync;
+  readonly #al: ActivityLog | undefined;
   #state: GroupState;
   #timer: NodeJS.Timeout | undefined;
+  #coolTimer: NodeJS.Timeout | undefined;
   /** Set while the recovery site has no consistent point newer than this time. */
   #inconsistentSinceMs: number | undefined;
   /** The recovery site is consistent again once it holds this seq. */
@@ -82,7 +90,8 @@ export class ProtectedGroup {
     }));
     for (const d of this.#disks) this.#devices.set(d.spec.name, new SplitterDevice(this, d));
     const now = Date.now();
-    this.#state = { kind: "tracking", reason: options.initialSync ? "initial sync" : "not yet in contact with the recovery site", sinceMs: now };
+    this.#al = options.activityLog;
+    this.#state = { kind: "tracking", reason: options.startReason ?? "not yet in contact with the recovery site", sinceMs: now };
     this.#inconsistentSinceMs = now;
     this.#sync = new BlockSync(this, this.#disks);
     const interval = options.checkpointIntervalMs ?? 1000;
@@ -90,6 +99,27 @@ export class ProtectedGroup {
       if (interval < 100 || interval > 60_000) throw new RangeError(`checkpointInterval of ${interval} ms is outside 100 ms to 60 s`);
       this.#timer = setInterval(() => void this.checkpoint(), interval);
     }
+    if (this.#al) this.#coolTimer = setInterval(() => void this.#cool(), 1000);
+  }
+
+  /**
+   * Opens a group with its activity log: extents left hot by a crash are
+   * resynced; with `initialSync`, the disks' existing data is sent first.
+   */
+  static async open(options: ProtectedGroupOptions): Promise<ProtectedGroup> {
+    const specs = options.disks.map((d) => ({ name: d.name, sizeBytes: d.store.size }));
+    const opened = options.activityLogFile ? await ActivityLog.open(options.activityLogFile, specs) : undefined;
+    const hotBytes = opened?.hot.reduce((n, h) => n + h.length, 0) ?? 0;
+    const startReason = hotBytes > 0
+      ? `the protected appliance stopped uncleanly; resyncing ${opened!.hot.length} hot extents (${formatBytes(hotBytes)})`
+      : options.initialSync ? "initial sync of the disks' existing data" : undefined;
+    const g = new ProtectedGroup({ ...options, activityLog: opened?.log, ...(startReason ? { startReason } : {}) });
+    for (const h of opened?.hot ?? []) g.#disks[h.disk]!.bitmap.mark(h.offset, h.length);
+    if (options.initialSync) {
+      await g.markExistingData();
+      if (g.#al) await Promise.all(g.#disks.map((d) => g.#al!.markHot(d.index, 0, d.store.size)));
+    }
+    return g;
   }
 
   /** Marks the disks' existing data for an initial sync: only allocated, non-zero extents. */
@@ -133,14 +163,20 @@ export class ProtectedGroup {
    * `data` is copied: the caller reuses its buffer once the write resolves.
    */
   begin(disk: DiskState, kind: WriteKind, offset: number, length: number, data: Buffer | undefined): { held: Held; wait: Promise<void> | undefined } {
+    const alWait = this.#al?.begin(disk.index, offset, length);
     const lock = disk.lock.acquire(offset, length);
+    const wait = alWait && lock.wait ? Promise.all([alWait, lock.wait]).then(() => undefined) : (alWait ?? lock.wait);
     const bytes = (data?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
-    if (this.#state.kind !== "tracking" && !this.stream.fits(bytes)) {
+    const full = this.#state.kind !== "tracking" && !this.stream.fits(bytes);
+    // Streaming, a full stream overflows: the queue is dropped for the bitmap.
+    // Syncing, points are inconsistent anyway: the write joins the bitmap and the
+    // queue stays, so a link slower than the writes does not thrash.
+    if (full && this.#state.kind === "streaming") {
       this.#overflow(`the outgoing stream reached its limit of ${formatBytes(this.stream.limitBytes)} (link down or too slow)`);
     }
-    if (this.#state.kind === "tracking") {
+    if (this.#state.kind === "tracking" || full) {
       disk.bitmap.mark(offset, length);
-      return lock;
+      return { held: lock.held, wait };
     }
     const seq = this.stream.nextSeq;
     const timeMs = Date.now();
@@ -148,12 +184,22 @@ export class ProtectedGroup {
       kind === "write"
         ? { type: "write", seq, timeMs, disk: disk.index, offset, data: Buffer.from(data!) }
         : { type: kind, seq, timeMs, disk: disk.index, offset, length };
-    this.stream.push({ seq, timeMs, disk: disk.index, offset, length, record, bytes });
-    return lock;
+    this.#al?.note(disk.index, offset, length, seq);
+    if (!alWait) {
+      this.stream.push({ seq, timeMs, disk: disk.index, offset, length, record, bytes });
+      return lock;
+    }
+    // Not let out before its extent is durably hot (see activity-log.ts).
+    const entry: StreamEntry = { seq, timeMs, disk: disk.index, offset, length, record: undefined, bytes };
+    this.stream.push(entry);
+    const out = () => this.stream.ready(entry, record);
+    alWait.then(out, out);
+    return { held: lock.held, wait };
   }
 
   end(disk: DiskState, held: Held): void {
     disk.lock.release(held);
+    this.#al?.end(disk.index, held.start, held.end - held.start);
   }
 
   /** The local write failed after its record went out: resend the block's real contents. */
@@ -221,8 +267,11 @@ export class ProtectedGroup {
   /** Admits a sync block under the range lock (see BlockSync). */
   beginSync(disk: DiskState, offset: number, length: number): { entry: StreamEntry; held: Held; wait: Promise<void> | undefined } | undefined {
     if (this.#state.kind !== "syncing") return undefined;
+    // Counted in flight in the activity log (the extent is hot: it holds a dirty block).
+    void this.#al?.begin(disk.index, offset, length)?.catch(() => undefined);
     const lock = disk.lock.acquire(offset, length);
     const seq = this.stream.nextSeq;
+    this.#al?.note(disk.index, offset, length, seq);
     const entry: StreamEntry = { seq, timeMs: Date.now(), disk: disk.index, offset, length, record: undefined, bytes: length + ENTRY_OVERHEAD_BYTES };
     this.stream.push(entry);
     return { entry, ...lock };
@@ -249,11 +298,35 @@ export class ProtectedGroup {
     };
   }
 
-  /** Stops the checkpoint timer and the sync; the stores belong to the caller. */
-  close(): void {
+  /** Extents in the activity log (0 without one). */
+  get hotExtents(): number {
+    return this.#al?.hotExtents ?? 0;
+  }
+
+  /** Stops the timers and the sync, and cools what can be cooled; the stores belong to the caller. */
+  async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#coolTimer) clearInterval(this.#coolTimer);
     this.#sync.stop();
+    await this.#cool();
+  }
+
+  /** Drops the timers without touching the activity log: what a crash leaves (tests). */
+  abandon(): void {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#coolTimer) clearInterval(this.#coolTimer);
+    this.#sync.stop();
+  }
+
+  async #cool(): Promise<void> {
+    if (!this.#al) return;
+    try {
+      await this.#al.cool(this.stream.ackedSeq, (d, o, l) => this.#disks[d]!.bitmap.anyDirty(o, l));
+    } catch (err) {
+      this.events.emit({ type: "error", error: err as Error, message: "the activity log could not be written" });
+    }
   }
 
   #overflow(reason: string): void {

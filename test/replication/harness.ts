@@ -45,6 +45,8 @@ export interface Appliances {
   proxy: FaultProxy | undefined;
   events: ReplicationEvent[];
   journal(): Journal;
+  /** Drops the protected appliance as a crash would, and starts it again on the same files. */
+  crashAndRestart(): Promise<void>;
   exportName(disk: string): string;
   uri(disk: string): string;
   close(): Promise<void>;
@@ -55,6 +57,10 @@ export interface SetupOptions {
   proxy?: boolean;
   group?: Partial<ProtectedGroupOptions>;
   sender?: Partial<SenderOptions>;
+  /** Keep an activity log in the production directory. */
+  activityLog?: boolean;
+  /** Writes to production before the protected appliance starts (data an initial sync must copy). */
+  prefill?: (stores: Map<string, FileDevice>) => Promise<void>;
   /** Wraps the journal store (fault injection at the recovery site). */
   wrapStore?: (s: JournalStore) => JournalStore;
 }
@@ -68,14 +74,8 @@ export async function setup(options: SetupOptions = {}): Promise<Appliances> {
     fs.mkdirSync(path.join(dir, "prod", path.dirname(d.name)), { recursive: true });
     stores.set(d.name, await FileDevice.open(path.join(dir, "prod", `${d.name}.raw`), { sizeBytes: d.sizeBytes }));
   }
-  const group = new ProtectedGroup({ name: "grp", disks: disks.map((d) => ({ name: d.name, store: stores.get(d.name)! })), checkpointIntervalMs: 1000, ...options.group });
-  const events: ReplicationEvent[] = [];
-  group.events.on((e) => events.push(e));
-  const exportsList = new StaticExports();
-  for (const d of disks) exportsList.add({ name: `grp/${d.name}`, device: group.device(d.name) });
-  const nbd = new NbdServer({ exports: exportsList });
-  const { port: nbdPort } = await nbd.listen(0);
-
+  await options.prefill?.(stores);
+  const activityLogFile = options.activityLog ? path.join(dir, "prod", "activity.log") : undefined;
   const journalDir = path.join(dir, "recovery", "grp");
   await (await Journal.create(journalDir, { disks, segmentBytes: 8 * MiB })).close();
   let journal: Journal | undefined;
@@ -90,31 +90,53 @@ export async function setup(options: SetupOptions = {}): Promise<Appliances> {
     proxy = new FaultProxy({ host: "127.0.0.1", port: recvPort });
     port = await proxy.listen();
   }
-  const sender = new Sender({ group, identity: a, peer: { host: "127.0.0.1", port, fingerprint: b.fingerprint }, backoff: { initialMs: 20, maxMs: 500 }, ...options.sender });
-  sender.start();
-  return {
+  const events: ReplicationEvent[] = [];
+  const protectedSide = async () => {
+    const group = await ProtectedGroup.open({ name: "grp", disks: disks.map((d) => ({ name: d.name, store: stores.get(d.name)! })), checkpointIntervalMs: 1000, ...(activityLogFile ? { activityLogFile } : {}), ...options.group });
+    group.events.on((e) => events.push(e));
+    const exportsList = new StaticExports();
+    for (const d of disks) exportsList.add({ name: `grp/${d.name}`, device: group.device(d.name) });
+    const nbd = new NbdServer({ exports: exportsList });
+    const { port: nbdPort } = await nbd.listen(0);
+    const sender = new Sender({ group, identity: a, peer: { host: "127.0.0.1", port, fingerprint: b.fingerprint }, backoff: { initialMs: 20, maxMs: 500 }, ...options.sender });
+    sender.start();
+    return { group, nbd, nbdPort, sender };
+  };
+  let side = await protectedSide();
+  const app: Appliances = {
     dir,
-    group,
+    group: side.group,
     stores,
-    nbdPort,
+    nbdPort: side.nbdPort,
     receiver,
     receiverPort: recvPort,
-    sender,
+    sender: side.sender,
     proxy,
     events,
     journal: () => journal!,
     exportName: (d) => `grp/${d}`,
-    uri: (d) => `nbd://127.0.0.1:${nbdPort}/grp/${d}`,
+    uri: (d) => `nbd://127.0.0.1:${app.nbdPort}/grp/${d}`,
+    async crashAndRestart() {
+      // What a SIGKILL leaves: the production files and the activity log; nothing in memory.
+      side.group.abandon();
+      await side.sender.stop();
+      await side.nbd.close();
+      side = await protectedSide();
+      app.group = side.group;
+      app.sender = side.sender;
+      app.nbdPort = side.nbdPort;
+    },
     async close() {
-      await sender.stop();
-      await nbd.close();
-      group.close();
+      await side.sender.stop();
+      await side.nbd.close();
+      await side.group.close();
       await proxy?.close();
       await receiver.close();
       for (const s of stores.values()) await s.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+  return app;
 }
 
 /** Waits until the recovery site holds everything the group has streamed, consistently. */

@@ -80,7 +80,7 @@ describe("splitter", () => {
     assert.deepEqual([cp.seq, cp.consistent, cp.tag], [4, true, "t1"]);
     g.ack(3);
     assert.equal(g.stream.length, 2);
-    g.close();
+    await g.close();
   });
 
   it("overlapping writes reach the store in seq order", async () => {
@@ -91,7 +91,7 @@ describe("splitter", () => {
     const last = records(g).filter((r) => r.type === "write").at(-1)!;
     assert.deepEqual(await d.read(0, 5120), Buffer.concat([Buffer.alloc(512, 48), Buffer.alloc(4096, 49), Buffer.alloc(512, 47)]));
     assert.equal(last.seq, 50);
-    g.close();
+    await g.close();
   });
 
   it("overflows into the bitmap, then a bitmap sync sends the dirty blocks and the group is consistent again", async () => {
@@ -130,6 +130,6 @@ describe("splitter", () => {
     assert.equal(g.rpoMs(), 0);
     assert.ok(events.some((e) => e.type === "consistent"));
     assert.ok(events.some((e) => e.type === "state" && e.to === "syncing" && /bitmap sync of 1\.3 MiB/.test(e.message)), JSON.stringify(events.map((e) => "message" in e ? e.message : e.type)));
-    g.close();
+    await g.close();
   });
 });
