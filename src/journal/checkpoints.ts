@@ -69,6 +69,20 @@ export class CheckpointList {
     return this.atOrBefore(nowMs - seconds * 1000);
   }
 
+  /** The checkpoints up to `maxSeq` as parallel arrays, for the index snapshot. */
+  toColumns(maxSeq: number): { seqs: number[]; ids: string[]; tags: [number, string][]; inconsistent: number[] } {
+    const out = { seqs: [] as number[], ids: [] as string[], tags: [] as [number, string][], inconsistent: [] as number[] };
+    for (let i = this.#first; i < this.#seq.length && this.#seq[i]! <= maxSeq; i++) {
+      const seq = this.#seq[i]!;
+      out.seqs.push(seq);
+      out.ids.push(this.#id[i]!);
+      const tag = this.#tag.get(i);
+      if (tag !== undefined) out.tags.push([seq, tag]);
+      if (this.#inconsistent.has(i)) out.inconsistent.push(seq);
+    }
+    return out;
+  }
+
   byId(id: string): Checkpoint | undefined {
     for (let i = this.#seq.length - 1; i >= this.#first; i--) if (this.#id[i] === id) return this.#at(i);
     return undefined;

@@ -195,7 +195,10 @@ function fitSnapshot(meta: SnapshotMeta, segments: Segment[], firstSeq: number, 
 }
 
 function loadColumns(meta: SnapshotMeta, columns: SnapshotColumns, firstLive: number, resume: { expect: number }, add: Adder): void {
-  const checkpoints = new Map(meta.checkpoints.map((c) => [c.seq, c]));
+  const cp = meta.checkpoints;
+  const tags = new Map(cp.tags);
+  const inconsistent = new Set(cp.inconsistent);
+  const checkpoints = new Map(cp.seqs.map((seq, i) => [seq, { id: cp.ids[i]!, tag: tags.get(seq), consistent: !inconsistent.has(seq) }]));
   for (let seq = Math.max(firstLive, meta.firstSeq); seq < resume.expect; seq++) {
     const i = seq - meta.firstSeq;
     const c = checkpoints.get(seq);

@@ -290,8 +290,8 @@ export class Journal {
     const segments = this.#segments
       .filter((s) => s.durableSeq >= s.firstSeq || s.durableBytes > 0)
       .map((s) => ({ name: s.name, firstSeq: s.firstSeq, lastSeq: s.durableSeq, sizeBytes: s.durableBytes }));
-    const checkpoints = this.#checkpoints.list().filter((c) => c.seq <= lastSeq);
-    return writeSnapshot(path.join(this.dir, files.SEGMENT_DIR, SNAPSHOT_FILE), { version: 1, firstSeq, lastSeq, segments, checkpoints }, this.#table);
+    const checkpoints = this.#checkpoints.toColumns(lastSeq);
+    return writeSnapshot(path.join(this.dir, files.SEGMENT_DIR, SNAPSHOT_FILE), { version: 2, firstSeq, lastSeq, segments, checkpoints }, this.#table);
   }
 
   /** Resolves when appends queued so far are durable and background promotion has finished. */

@@ -12,11 +12,11 @@
 import fs from "node:fs/promises";
 import { crc32c } from "@node-rs/crc32";
 import { writeFileAtomic } from "./atomic-file.js";
-import type { Checkpoint } from "./checkpoints.js";
 import type { RecordTable } from "./record-table.js";
 import type { RecordType } from "./record.js";
 
 const MAGIC = Buffer.from("LLJSNAP1", "latin1");
+const YIELD_EVERY = 65536;
 export const SNAPSHOT_FILE = "index.snap";
 
 export interface SnapshotSegment {
@@ -28,12 +28,20 @@ export interface SnapshotSegment {
 }
 
 export interface SnapshotMeta {
-  version: 1;
+  version: 2;
   /** First and last seq in the columns. */
   firstSeq: number;
   lastSeq: number;
   segments: SnapshotSegment[];
-  checkpoints: Checkpoint[];
+  /** Parallel arrays, not objects: a 30-day history holds millions (times are in the columns). */
+  checkpoints: CheckpointColumns;
+}
+
+export interface CheckpointColumns {
+  seqs: number[];
+  ids: string[];
+  tags: [number, string][];
+  inconsistent: number[];
 }
 
 export interface SnapshotColumns {
@@ -52,6 +60,8 @@ export async function writeSnapshot(file: string, meta: SnapshotMeta, table: Rec
   const length = new Float64Array(n);
   const dataPos = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
+    // A large index is copied in slices, letting appends and reads run between them.
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
     const seq = meta.firstSeq + i;
     kind[i] = table.type(seq) | (table.disk(seq) << 8);
     timeMs[i] = table.timeMs(seq);
@@ -85,7 +95,7 @@ export async function readSnapshot(file: string): Promise<{ meta: SnapshotMeta; 
   const jsonBytes = b.readUInt32LE(8);
   if (crc32c(b.subarray(16)) !== b.readUInt32LE(12)) return "snapshot checksum mismatch";
   const meta = JSON.parse(b.toString("utf8", 16, 16 + jsonBytes)) as SnapshotMeta;
-  if (meta.version !== 1) return `snapshot version ${String(meta.version)} unknown`;
+  if (meta.version !== 2) return `snapshot version ${String(meta.version)} unknown`;
   const n = meta.lastSeq - meta.firstSeq + 1;
   // Copy into aligned memory: the file buffer may start at any offset in Node's pool.
   const data = new Uint8Array(b.length - 16 - jsonBytes);
