@@ -166,7 +166,8 @@ async function randomReads(dev: BlockDevice, count: number): Promise<number> {
 
 async function main(): Promise<void> {
   const rows: Array<Array<string | number>> = [];
-  const json: Record<string, unknown> = { records: RECORDS, rounds: ROUNDS, dir };
+  // Other work on the machine skews absolute figures (ratios less so): record the load.
+  const json: Record<string, unknown> = { records: RECORDS, rounds: ROUNDS, appendRounds: APPEND_ROUNDS, loadAverageAtStart: os.loadavg(), cpus: os.cpus().length };
 
   log("warming up (1 GiB of plain writes)...");
   await rawRun({ name: "warmup", recordBytes: 1 << 20, batch: 16, totalBytes: 1024 << 20 }, path.join(dir, "warmup.raw"));
@@ -216,7 +217,9 @@ async function main(): Promise<void> {
     if (built.mirror) fs.rmSync(built.mirror, { force: true });
   }
 
+  json.loadAverageAtEnd = os.loadavg();
   console.log();
+  console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")} on ${os.cpus().length} CPUs (other work skews absolute figures; ratios less so)`);
   printTable(["measure", "journal", "reference", "ratio", "target"], rows);
   const file = writeResults("journal", json);
   console.log(`\nresults in ${file}`);
