@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { chromiumAvailable, ensureBuilt, launch, lifeline, screenshot, serveConsole, signIn, SiteDaemon, tempRoot, type ConsoleServer } from "./harness.js";
+import { chromiumAvailable, ensureBuilt, freePort, launch, lifeline, screenshot, serveConsole, signIn, SiteDaemon, tempRoot, type ConsoleServer } from "./harness.js";
 
 const skip = chromiumAvailable() ? false : "no chromium at /usr/bin/chromium (set CHROMIUM)";
 
@@ -26,7 +26,7 @@ describe("web-console", { skip }, () => {
 
   before(async () => {
     ensureBuilt();
-    await Promise.all([a.init(), b.init()]);
+    await Promise.all([a.init(await freePort()), b.init()]);
     await Promise.all([a.start(), b.start()]);
     const pairToken = (await lifeline(["site", "pair-token", "--dir", b.dir])).trim();
     await lifeline(["pair", "--dir", a.dir, "--peer", b.apiUrl, "--token", pairToken]);
@@ -154,7 +154,7 @@ describe("web-console", { skip }, () => {
     await page.context().close();
   });
 
-  it("shows the disconnected banner when the site stops answering", async () => {
+  it("shows the disconnected banner when the site stops answering, and recovers when it is back", async () => {
     const page = await fresh();
     await signIn(page, server.url, a.adminToken);
     await page.locator('tr[data-group="erp"]').waitFor();
@@ -163,6 +163,12 @@ describe("web-console", { skip }, () => {
     await banner.waitFor({ timeout: 20_000 });
     assert.match((await banner.textContent()) ?? "", /Disconnected from site A, retrying/);
     await screenshot(page, "09-disconnected");
+    // A reload while the site is down keeps the token and retries; the site back, the console is live again.
+    await page.reload();
+    await page.getByRole("status").filter({ hasText: "retrying" }).waitFor();
+    await a.start();
+    await page.locator('tr[data-group="erp"]').waitFor();
+    assert.equal(await page.getByTestId("disconnected").count(), 0);
     await page.context().close();
   });
 });

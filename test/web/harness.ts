@@ -9,6 +9,7 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,8 +55,9 @@ export class SiteDaemon {
     return (JSON.parse(fs.readFileSync(path.join(this.dir, "run.json"), "utf8")) as { apiUrl: string }).apiUrl;
   }
 
-  async init(): Promise<void> {
-    const out = JSON.parse(await lifeline(["site", "init", "--dir", this.dir, "--name", this.name, "--api-port", "0", "--nbd-port", "0", "--replication-port", "0", "--json"])) as { adminToken: string };
+  /** `apiPort` 0: any free port, chosen again at each start. */
+  async init(apiPort = 0): Promise<void> {
+    const out = JSON.parse(await lifeline(["site", "init", "--dir", this.dir, "--name", this.name, "--api-port", String(apiPort), "--nbd-port", "0", "--replication-port", "0", "--peer-port", "0", "--json"])) as { adminToken: string };
     this.adminToken = out.adminToken;
   }
 
@@ -147,6 +149,15 @@ export async function signIn(page: Page, url: string, token: string): Promise<vo
   await page.goto(url);
   await page.getByLabel("Token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+/** A port free now (for a site that must come back on the same address after a restart). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 export function tempRoot(): string {

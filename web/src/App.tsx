@@ -1,27 +1,43 @@
 /** Signed out: the sign-in form. Signed in: the shell with live state and the page for the address. */
 import { useCallback, useEffect, useState } from "react";
-import { describeError } from "./api/client";
+import { ApiError, describeError } from "./api/client";
 import { Shell } from "./components/Shell";
 import { SignIn } from "./pages/SignIn";
 import { LiveProvider } from "./state/live";
 import { saveToken, savedToken, signIn, type Session } from "./state/session";
 
-type Boot = { kind: "checking" } | { kind: "signed-out"; message: string | null } | { kind: "signed-in"; session: Session };
+type Boot = { kind: "checking"; message: string | null } | { kind: "signed-out"; message: string | null } | { kind: "signed-in"; session: Session };
+
+const RETRY_MS = 3000;
 
 export function App() {
-  const [boot, setBoot] = useState<Boot>(() => (savedToken() ? { kind: "checking" } : { kind: "signed-out", message: null }));
+  const [boot, setBoot] = useState<Boot>(() => (savedToken() ? { kind: "checking", message: null } : { kind: "signed-out", message: null }));
 
+  // A saved token is tried again while the site does not answer; only a refusal forgets it.
   useEffect(() => {
     const token = savedToken();
     if (!token || boot.kind !== "checking") return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelled = false;
     signIn(token).then(
-      (session) => setBoot({ kind: "signed-in", session }),
+      (session) => {
+        if (!cancelled) setBoot({ kind: "signed-in", session });
+      },
       (err: unknown) => {
+        if (cancelled) return;
+        if (err instanceof ApiError && err.kind === "unreachable") {
+          timer = setTimeout(() => setBoot({ kind: "checking", message: describeError(err) }), RETRY_MS);
+          return;
+        }
         saveToken(null);
         setBoot({ kind: "signed-out", message: describeError(err) });
       },
     );
-  }, [boot.kind]);
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
+  }, [boot]);
 
   const onSignedIn = useCallback((session: Session) => {
     saveToken(session.token);
@@ -34,7 +50,18 @@ export function App() {
   }, []);
   const onRefused = useCallback(() => onSignedOut(), [onSignedOut]);
 
-  if (boot.kind === "checking") return <p className="loading" role="status">Connecting to the site…</p>;
+  if (boot.kind === "checking") {
+    return (
+      <main className="signin">
+        <p className="loading" role="status">
+          {boot.message ? `${boot.message}; retrying…` : "Connecting to the site…"}{" "}
+          <button type="button" className="link" onClick={() => onSignedOut(null)}>
+            Sign in with another token
+          </button>
+        </p>
+      </main>
+    );
+  }
   if (boot.kind === "signed-out") return <SignIn message={boot.message} onSignedIn={onSignedIn} />;
   return (
     <LiveProvider session={boot.session} onSignedOut={onRefused}>
