@@ -50,7 +50,6 @@ export function Chart(props: ChartProps) {
       plot.current = null;
     };
     // The chart is rebuilt only when its shape changes; data flows through setData below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [spark, heightPx, props.series.length]);
 
   useEffect(() => {

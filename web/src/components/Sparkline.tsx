@@ -11,7 +11,6 @@ export function RpoSparkline(props: { samples: readonly Sample[]; targetMs: numb
     const t = samples.map((s) => s.t / 1000);
     return [t, samples.map((s) => (s.rpoMs === null ? null : s.rpoMs / 1000)), samples.map(() => targetMs / 1000)];
     // tick: the samples array is appended in place; redraw on each poll.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [samples, targetMs, tick]);
   const series = useMemo<uPlot.Series[]>(
     () => [{}, { stroke: cssColor("--c-accent"), width: 1.5, fill: cssColor("--c-accent-fill"), points: { show: false } }, { stroke: cssColor("--c-bad"), width: 1, dash: [3, 3], points: { show: false } }],

@@ -44,7 +44,7 @@ export function Timeline(props: TimelineProps) {
   const r = view ? clampRange(view, bounds) : bounds;
   const cursor = pickTime(props.pick, nowMs);
 
-  const marks = useMemo(() => visibleMarks(cps, r, Math.max(20, Math.floor(width / 4))), [cps, r.fromMs, r.toMs, width]); // eslint-disable-line react-hooks/exhaustive-deps
+  const marks = useMemo(() => visibleMarks(cps, r, Math.max(20, Math.floor(width / 4))), [cps, r.fromMs, r.toMs, width]);
   const axis = ticks(r, Math.max(2, Math.floor(width / 110)));
   const span = r.toMs - r.fromMs;
 

@@ -17,7 +17,7 @@ const x: uPlot.Scale = { time: true, range: (_u, min, max) => [Math.min(min, max
 
 export function LiveCharts(props: { samples: readonly Sample[]; rpoTargetMs: number; tick: number; group: string }) {
   const { samples, rpoTargetMs, tick } = props;
-  const t = useMemo(() => samples.map((s) => s.t / 1000), [samples, tick]); // eslint-disable-line react-hooks/exhaustive-deps
+  const t = useMemo(() => samples.map((s) => s.t / 1000), [samples, tick]);
   const rpo = useMemo<uPlot.AlignedData>(() => [t, samples.map((s) => (s.rpoMs === null ? null : s.rpoMs / 1000)), samples.map(() => rpoTargetMs / 1000)], [t, samples, rpoTargetMs]);
   const thr = useMemo<uPlot.AlignedData>(() => [t, samples.map((s) => s.throughput)], [t, samples]);
   const queue = useMemo<uPlot.AlignedData>(() => [t, samples.map((s) => s.queueBytes)], [t, samples]);
