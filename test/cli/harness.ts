@@ -1,0 +1,73 @@
+/**
+ * Real `lifeline` processes for CLI tests: site daemons started in temp dirs
+ * on port 0 (run.json tells where they listen), client commands run to
+ * completion, and everything stopped and removed at the end.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+export const LIFELINE = path.join(ROOT, "bin/lifeline.js");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function lifeline(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [LIFELINE, ...args], { env: { ...process.env, LIFELINE_LOG: "warn", ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+export async function ok(args: string[], env: Record<string, string> = {}): Promise<string> {
+  const r = await lifeline(args, env);
+  if (r.code !== 0) throw new Error(`lifeline ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+export class Daemon {
+  readonly dir: string;
+  #child: ChildProcess | undefined;
+  #exit: Promise<number | null> | undefined;
+  stderr = "";
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  get run(): { apiUrl: string; site: string; nbd: { host: string; port: number } } {
+    return JSON.parse(fs.readFileSync(path.join(this.dir, "run.json"), "utf8"));
+  }
+
+  async start(): Promise<void> {
+    fs.rmSync(path.join(this.dir, "run.json"), { force: true });
+    const child = spawn(process.execPath, [LIFELINE, "site", "start", "--dir", this.dir], { env: { ...process.env, LIFELINE_LOG: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
+    this.#child = child;
+    child.stderr.on("data", (d: Buffer) => (this.stderr += d.toString()));
+    this.#exit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    let exited = false;
+    void this.#exit.then(() => (exited = true));
+    while (!fs.existsSync(path.join(this.dir, "run.json"))) {
+      if (exited) throw new Error(`site start --dir ${this.dir} exited: ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGTERM, and the exit code. */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    if (!this.#child || this.#child.exitCode !== null || this.#child.signalCode !== null) return this.#child?.exitCode ?? null;
+    this.#child.kill(signal);
+    return this.#exit!;
+  }
+}
+
+export function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "lifeline-cli-"));
+}
