@@ -18,6 +18,7 @@ export type ReplicationEvent =
   | { type: "overflow"; droppedBytes: number; droppedEntries: number; message: string }
   | { type: "sync-progress"; doneBytes: number; totalBytes: number; etaMs: number | undefined }
   | { type: "consistent"; seq: number; message: string }
+  | { type: "delta"; comparedBytes: number; differingBytes: number; message: string }
   | { type: "checkpoint"; seq: number; id: string; tag: string | undefined; consistent: boolean }
   | { type: "link"; state: LinkState; message: string }
   | { type: "error"; error: Error; message: string };

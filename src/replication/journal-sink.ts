@@ -6,7 +6,8 @@
  * after a failure, which is how a failed journal comes back (it refuses
  * appends after a failed write or sync, by design).
  */
-import { Journal, type AppendInput } from "../journal/index.js";
+import { Journal, PitView, type AppendInput } from "../journal/index.js";
+import { blockHashes } from "./block-hash.js";
 
 export interface JournalSink {
   readonly lastSeq: number;
@@ -14,6 +15,8 @@ export interface JournalSink {
   readonly disks: readonly { name: string; sizeBytes: number }[];
   append(input: AppendInput): Promise<void>;
   close(): Promise<void>;
+  /** Hashes of the newest contents of disk `name`'s blocks in a range (delta sync); optional. */
+  hashes?(name: string, offset: number, length: number, blockBytes: number): Promise<Buffer>;
 }
 
 export interface JournalStore {
@@ -26,7 +29,36 @@ export function journalStore(dir: string, options: { onOpen?: (j: Journal) => vo
     async open() {
       const j = await Journal.open(dir);
       options.onOpen?.(j);
-      return j;
+      return journalSink(j);
+    },
+  };
+}
+
+/** A Journal as a sink, with block hashes read through a PIT view of its newest point. */
+export function journalSink(j: Journal): JournalSink {
+  return {
+    get lastSeq() {
+      return j.lastSeq;
+    },
+    get durableSeq() {
+      return j.durableSeq;
+    },
+    disks: j.disks,
+    append: (input) => j.append(input),
+    close: () => j.close(),
+    async hashes(name, offset, length, blockBytes) {
+      await j.whenWritten(j.lastSeq);
+      const view = await PitView.open(j, name, j.lastSeq);
+      try {
+        const parts: Buffer[] = [];
+        const step = blockBytes * 16;
+        for (let at = offset; at < offset + length; at += step) {
+          parts.push(blockHashes(await view.read(at, Math.min(step, offset + length - at)), blockBytes));
+        }
+        return Buffer.concat(parts);
+      } finally {
+        await view.close();
+      }
     },
   };
 }

@@ -34,6 +34,8 @@ export interface ProtectedGroupOptions {
   blockBytes?: number;
   /** Copy the disks' existing data first (sparse-aware): an initial sync. Used by `open`. */
   initialSync?: boolean;
+  /** The recovery site holds a copy already: compare block hashes first, send only what differs. Used by `open`. */
+  deltaSync?: boolean;
   /** Crash safety at the source: the activity log's file. Used by `open`. */
   activityLogFile?: string;
   activityLog?: ActivityLog;
@@ -76,6 +78,7 @@ export class ProtectedGroup {
   /** The recovery site is consistent again once it holds this seq. */
   #consistentAtSeq: number | undefined;
   #closed = false;
+  #deltaPending = false;
 
   constructor(options: ProtectedGroupOptions) {
     this.name = options.name;
@@ -112,10 +115,14 @@ export class ProtectedGroup {
     const hotBytes = opened?.hot.reduce((n, h) => n + h.length, 0) ?? 0;
     const startReason = hotBytes > 0
       ? `the protected appliance stopped uncleanly; resyncing ${opened!.hot.length} hot extents (${formatBytes(hotBytes)})`
+      : options.deltaSync ? "delta sync against the recovery site's copy"
       : options.initialSync ? "initial sync of the disks' existing data" : undefined;
     const g = new ProtectedGroup({ ...options, activityLog: opened?.log, ...(startReason ? { startReason } : {}) });
     for (const h of opened?.hot ?? []) g.#disks[h.disk]!.bitmap.mark(h.offset, h.length);
-    if (options.initialSync) {
+    if (options.deltaSync) {
+      for (const d of g.#disks) d.bitmap.markAll();
+      g.#deltaPending = true;
+    } else if (options.initialSync) {
       await g.markExistingData();
       if (g.#al) await Promise.all(g.#disks.map((d) => g.#al!.markHot(d.index, 0, d.store.size)));
     }
@@ -136,6 +143,15 @@ export class ProtectedGroup {
       }
     }
     return bytes;
+  }
+
+  /** The disks to compare by hash before the next resume, when a delta sync is due. */
+  deltaTargets(): DiskState[] | undefined {
+    return this.#deltaPending && this.#state.kind === "tracking" ? this.#disks : undefined;
+  }
+
+  deltaDone(): void {
+    this.#deltaPending = false;
   }
 
   get state(): GroupState {

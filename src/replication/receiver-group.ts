@@ -104,6 +104,19 @@ export class ReceiverGroup {
     );
   }
 
+  /** Hashes of a range of disk `disk` (by the sender's index) at the newest point, for delta sync. */
+  async hashes(disk: number, offset: number, length: number, blockBytes: number): Promise<Buffer> {
+    const s = this.#state;
+    const d = this.#disks[disk];
+    if (s.kind !== "ready") throw new ReceiverPausedError(`group ${this.name} is not ready`);
+    if (!d || offset + length > d.sizeBytes || blockBytes < 4096 || length / blockBytes > 65536) {
+      throw new ProtocolError(`a hash request for ${offset}+${length} of disk ${disk} in ${blockBytes}-byte blocks is out of bounds`);
+    }
+    if (!s.journal.hashes) throw new ProtocolError("this recovery site cannot hash blocks (no delta sync)");
+    await this.#lastAppend.catch(() => undefined);
+    return s.journal.hashes(d.name, offset, length, blockBytes);
+  }
+
   async close(): Promise<void> {
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     await this.#lastAppend.catch(() => undefined);

@@ -129,7 +129,12 @@ export class Receiver {
       if (this.#active.get(hello.group) !== link) return;
       if (f.type === "batch") for (const r of f.records) group.receive(r, acked);
       else if (f.type === "write" || f.type === "zero" || f.type === "trim" || f.type === "checkpoint" || f.type === "sync-block") group.receive(f, acked);
-      else throw new ProtocolError(`unexpected ${f.type} frame from the sender`);
+      else if (f.type === "hash-request") {
+        group.hashes(f.disk, f.offset, f.length, f.blockBytes).then(
+          (hashes) => link.send(encodeFrame({ type: "hashes", disk: f.disk, offset: f.offset, blockBytes: f.blockBytes, hashes }).frame),
+          (err: unknown) => link.close(err instanceof ReplicationError ? err : new ReplicationError(String(err), { cause: err })),
+        );
+      } else throw new ProtocolError(`unexpected ${f.type} frame from the sender`);
     });
     link.send(encodeFrame({ type: "hello", role: "receiver", site: this.#options.identity.site, group: hello.group, durableSeq, disks: [] }).frame);
   }

@@ -13,6 +13,7 @@ import type { LinkState, SenderStatus } from "./events.js";
 import { encodeBatch, encodeFrame } from "./frame-codec.js";
 import type { StreamRecord } from "./frames.js";
 import { FrameLink } from "./link.js";
+import { runDeltaSync } from "./delta-sync.js";
 import type { ProtectedGroup } from "./protected-group.js";
 import { type SiteIdentity, checkPeer, tlsOptions } from "./site-identity.js";
 import { TokenBucket } from "./token-bucket.js";
@@ -178,6 +179,11 @@ export class Sender {
     if (hello.type !== "hello" || hello.role !== "receiver") throw new ProtocolError(`expected the receiver's HELLO, got ${hello.type}`);
     this.#inFlight = [];
     this.#inFlightBytes = 0;
+    const delta = g.deltaTargets();
+    if (delta) {
+      await runDeltaSync(g, delta, link, this.#o.timeoutMs ?? 60_000);
+      g.deltaDone();
+    }
     let next = g.resume(hello.durableSeq);
     link.onFrame((f) => {
       if (f.type === "ack") this.#ack(f.durableSeq);

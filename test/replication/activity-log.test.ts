@@ -9,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, it } from "node:test";
+import { FileDevice } from "../../src/blockdev/index.js";
 import { ActivityLog, EXTENT_BYTES } from "../../src/replication/index.js";
 import { type Appliances, MiB, assertNewestEqualsProduction, caughtUp, setup, sleep } from "./harness.js";
 import { RecordingWriter } from "./writer.js";
@@ -101,5 +102,36 @@ describe("replication at the protected site", () => {
     assert.ok(started.bytes < 16 * MiB, `only allocated data is synced (${started.bytes} bytes)`);
     assert.ok(sawProgress, "progress was visible during the sync");
     await assertNewestEqualsProduction(app);
+  });
+});
+
+describe("replication-delta-sync", () => {
+  it("a recovery site holding an older copy gets only the differing blocks", async () => {
+    const seed = async (file: string, changed: number[]) => {
+      const d = await FileDevice.open(file);
+      for (let i = 0; i < 24; i++) await d.write(i * MiB, Buffer.alloc(MiB, changed.includes(i) ? 0xee : i + 1));
+      await d.flush();
+      await d.close();
+    };
+    const app = await setup({
+      disks: [{ name: "vm1/disk0", sizeBytes: 32 * MiB }, { name: "vm2/disk0", sizeBytes: 16 * MiB }],
+      group: { deltaSync: true },
+      prefill: async (stores) => {
+        const d = stores.get("vm1/disk0")!;
+        for (let i = 0; i < 24; i++) await d.write(i * MiB, Buffer.alloc(MiB, i + 1));
+        await d.flush();
+      },
+      preseed: async (replica) => seed(replica("vm1/disk0"), [3, 17]),
+    });
+    try {
+      await caughtUp(app);
+      await assertNewestEqualsProduction(app);
+      const delta = app.events.find((e) => e.type === "delta");
+      assert.ok(delta && delta.type === "delta", "a delta sync ran");
+      assert.equal(delta.comparedBytes, 48 * MiB);
+      assert.equal(delta.differingBytes, 2 * MiB, delta.message);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -61,6 +61,8 @@ export interface SetupOptions {
   activityLog?: boolean;
   /** Writes to production before the protected appliance starts (data an initial sync must copy). */
   prefill?: (stores: Map<string, FileDevice>) => Promise<void>;
+  /** Writes into the recovery site's replicas before the receiver opens the journal (a pre-seeded copy). */
+  preseed?: (replica: (disk: string) => string) => Promise<void>;
   /** Wraps the journal store (fault injection at the recovery site). */
   wrapStore?: (s: JournalStore) => JournalStore;
 }
@@ -78,6 +80,7 @@ export async function setup(options: SetupOptions = {}): Promise<Appliances> {
   const activityLogFile = options.activityLog ? path.join(dir, "prod", "activity.log") : undefined;
   const journalDir = path.join(dir, "recovery", "grp");
   await (await Journal.create(journalDir, { disks, segmentBytes: 8 * MiB })).close();
+  await options.preseed?.((disk) => path.join(journalDir, "replica", `${disk}.raw`));
   let journal: Journal | undefined;
   let store = journalStore(journalDir, { onOpen: (j) => (journal = j) });
   if (options.wrapStore) store = options.wrapStore(store);
