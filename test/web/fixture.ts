@@ -5,14 +5,17 @@
  * window of one-a-second checkpoints with a few tagged ones — and, standing
  * in for the orchestration routes the site does not have yet, in-memory
  * recovery tasks (test, stop, failover, commit, rollback) whose steps
- * progress as they are polled, and their reports. It lets the browser tests
+ * progress as they are polled, and their reports, and an event stream
+ * (server-sent events of the event log). It lets the browser tests
  * (and people: `node dist/test/web/fixture-serve.js`) see every page with
  * live data. When the real routes land, the fixture's stand-ins give way
  * (they are added only where the API answers 404).
  */
+import type { ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { registerWebConsole } from "../../src/api/web-console.js";
+import type { LifelineEvent } from "../../src/manager/index.js";
 import { bearer, openTestSite, pair, type TestSite } from "../api/harness.js";
 import { WEB_DIST } from "./harness.js";
 
@@ -32,6 +35,8 @@ interface Task {
 
 export interface Fixture {
   url: string;
+  /** Event streams the console has opened (the stand-in SSE route). */
+  streamsOpened(): number;
   a: TestSite;
   b: TestSite;
   close(): Promise<void>;
@@ -152,10 +157,39 @@ function addOrchestration(app: FastifyInstance, site: TestSite): void {
   });
 }
 
+/** A stand-in for the event stream (server-sent events of the event log), where the API has none. */
+function addEventStream(app: FastifyInstance, site: TestSite): { opened(): number; endAll(): void } {
+  const open = new Set<ServerResponse>();
+  let opened = 0;
+  if (!app.hasRoute({ method: "GET", url: "/api/v1/events/stream" })) {
+    app.get("/api/v1/events/stream", { config: { role: "viewer" } }, (req, reply) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" });
+      res.write(": stream open\n\n");
+      opened++;
+      open.add(res);
+      const on = (e: LifelineEvent) => res.write(`data: ${JSON.stringify(e)}\n\n`);
+      site.site.ctx.manager.events.on("event", on);
+      req.raw.once("close", () => {
+        site.site.ctx.manager.events.off("event", on);
+        open.delete(res);
+      });
+    });
+  }
+  return {
+    opened: () => opened,
+    endAll: () => {
+      for (const res of open) res.end();
+    },
+  };
+}
+
 export async function openFixture(root: string, options: { port?: number } = {}): Promise<Fixture> {
   const [a, b] = await Promise.all([openTestSite(root, "A"), openTestSite(root, "B")]);
   // Routes first: the first inject makes the app ready, after which none can be added.
   addOrchestration(a.app, a);
+  const stream = addEventStream(a.app, a);
   await registerWebConsole(a.app, WEB_DIST);
   await pair(a, b);
   const admin = bearer(a.admin);
@@ -193,8 +227,10 @@ export async function openFixture(root: string, options: { port?: number } = {})
     url,
     a,
     b,
+    streamsOpened: stream.opened,
     close: async () => {
       clearInterval(timer);
+      stream.endAll();
       await Promise.all([a.close(), b.close()]);
     },
   };

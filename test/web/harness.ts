@@ -12,6 +12,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyInstance } from "fastify";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -100,7 +101,8 @@ async function proxyApi(app: FastifyInstance, target: () => string): Promise<voi
         reply.code(res.status);
         const type = res.headers.get("content-type");
         if (type) reply.type(type);
-        return reply.send(Buffer.from(await res.arrayBuffer()));
+        // Streamed, not buffered: the event stream never ends.
+        return reply.send(res.body ? Readable.fromWeb(res.body as import("node:stream/web").ReadableStream) : null);
       } catch {
         return reply.code(502).type("application/json").send({ error: { code: "unreachable", message: "the site does not answer" } });
       }

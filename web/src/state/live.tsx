@@ -9,6 +9,7 @@ import { ApiError } from "../api/client";
 import type { Alert, GroupStatus, SiteInfo } from "../api/types";
 import { History } from "./history";
 import type { Session } from "./session";
+import { followEvents } from "./stream";
 
 export const POLL_MS = 2000;
 
@@ -85,6 +86,19 @@ export function LiveProvider(props: { session: Session; onSignedOut(): void; chi
     const timer = setInterval(() => void poll(), POLL_MS);
     return () => clearInterval(timer);
   }, [poll]);
+
+  // Events from the site's stream (where offered) bring the next poll forward.
+  useEffect(() => {
+    let soon: ReturnType<typeof setTimeout> | undefined;
+    const stop = followEvents(session.token, () => {
+      clearTimeout(soon);
+      soon = setTimeout(() => void poll(), 100);
+    });
+    return () => {
+      clearTimeout(soon);
+      stop();
+    };
+  }, [session, poll]);
 
   const value: Live = { session, site, groups, alerts, history, connection, tick, refresh: () => void poll() };
   return <LiveContext.Provider value={value}>{props.children}</LiveContext.Provider>;
