@@ -9,7 +9,7 @@
 import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
-import { Site, writeFileAtomic, type OpenOptions } from "../site/index.js";
+import { Site, announceEndpoints, writeFileAtomic, type OpenOptions } from "../site/index.js";
 import { buildApp } from "./app.js";
 import { buildPeerApp } from "./peer-app.js";
 
@@ -41,6 +41,7 @@ export async function startDaemon(dir: string, options: OpenOptions & { logger: 
     site.setEndpoints({ apiUrl: `http://${hostInUrl}:${apiPort}`, peerUrl: `https://${hostInUrl}:${peerPort}` });
     const run: RunInfo = { pid: process.pid, site: site.name, apiUrl: site.ctx.endpoints.apiUrl, peerUrl: site.ctx.endpoints.peerUrl, nbd: site.ctx.appliance.nbdAddress };
     await site.resume();
+    for (const f of await announceEndpoints(site.ctx)) options.logger.warn({ peer: f.site, error: f.error }, "could not tell a paired site where this one listens; it learns at its next contact");
     await writeFileAtomic(site.ctx.layout.run, JSON.stringify(run, null, 2) + "\n");
     options.logger.info({ ...run }, "site daemon started");
     let stopping: Promise<void> | undefined;

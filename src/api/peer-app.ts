@@ -9,9 +9,9 @@ import Fastify from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { LifelineError, PRIORITIES } from "../manager/index.js";
-import { acceptPairing, dropGroup, groupStatus, receiveGroup, type Site } from "../site/index.js";
+import { acceptPairing, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, type Site } from "../site/index.js";
 import { installErrorHandling } from "./errors.js";
-import { Name } from "./schemas.js";
+import { CheckpointQuery, Name } from "./schemas.js";
 
 const Card = z.object({
   site: Name,
@@ -69,6 +69,11 @@ export async function buildPeerApp(site: Site) {
     acceptPairing(ctx, req.body.secret, req.body.card, fingerprintOf(req.raw.socket), req.raw.socket.remoteAddress),
   );
 
+  app.put("/peer/v1/site", { schema: { body: Card } }, async (req) => {
+    await updatePeerEndpoints(ctx, callerSite(req.raw.socket), req.body, req.raw.socket.remoteAddress);
+    return siteCard(ctx);
+  });
+
   app.put("/peer/v1/groups/:name", { schema: { params: z.object({ name: Name }), body: Definition } }, async (req) => {
     await receiveGroup(ctx, req.body, callerSite(req.raw.socket));
     return { ok: true };
@@ -77,6 +82,11 @@ export async function buildPeerApp(site: Site) {
   app.delete("/peer/v1/groups/:name", { schema: { params: z.object({ name: Name }) } }, async (req) => {
     await dropGroup(ctx, req.params.name, callerSite(req.raw.socket));
     return { ok: true };
+  });
+
+  app.get("/peer/v1/groups/:name/checkpoints", { schema: { params: z.object({ name: Name }), querystring: CheckpointQuery } }, async (req) => {
+    callerSite(req.raw.socket);
+    return listCheckpoints(ctx, req.params.name, { sinceMs: req.query.since, tag: req.query.tag });
   });
 
   app.get("/peer/v1/groups/:name/status", { schema: { params: z.object({ name: Name }) } }, async (req) => {

@@ -93,5 +93,7 @@ export interface Appliance {
   onEvent(listener: (e: ApplianceEvent) => void): void;
   /** Where NBD clients connect. */
   readonly nbdAddress: { host: string; port: number };
+  /** Where the replication receiver listens, when there is one. */
+  readonly replicationPort?: number;
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import type { SiteContext } from "./context.js";
 import { fingerprintOf } from "./identity.js";
 import { callPeer } from "./peer-client.js";
 import { decodePairingToken, encodePairingToken } from "./pairing-token.js";
+import { applianceSpec } from "./group-ops.js";
 
 /** What each side tells the other about itself. */
 export interface SiteCard {
@@ -97,4 +98,38 @@ function cardToPeer(c: SiteCard): Omit<Peer, "name" | "pairedAt"> {
     fingerprint: fingerprintOf(c.certPem),
     certPem: c.certPem,
   };
+}
+
+/**
+ * Tells every paired site where this one listens now (its ports may have
+ * changed at a restart), and learns where they listen. Best effort: a site
+ * that is down now learns it when it starts and announces itself; the result
+ * says which could not be told.
+ */
+export async function announceEndpoints(ctx: SiteContext): Promise<{ site: string; error: string }[]> {
+  const failed: { site: string; error: string }[] = [];
+  await Promise.all(
+    ctx.manager.peers.list().map(async (peer) => {
+      try {
+        // The answer is the peer's own card: both sides learn each other's current addresses.
+        const theirs = await callPeer<SiteCard>(ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "PUT", path: "/peer/v1/site", body: siteCard(ctx), timeoutMs: 5000 });
+        await updatePeerEndpoints(ctx, peer.name, theirs, new URL(peer.peerUrl).hostname);
+      } catch (err) {
+        failed.push({ site: peer.name, error: (err as Error).message });
+      }
+    }),
+  );
+  return failed;
+}
+
+/** A paired site says where it listens now; groups shared with it pick the new address up. */
+export async function updatePeerEndpoints(ctx: SiteContext, caller: string, card: SiteCard, remoteAddress?: string): Promise<void> {
+  if (card.site !== caller) throw new UnprocessableError("peer_mismatch", `site ${caller} sent the card of ${card.site}`);
+  const known = ctx.manager.peers.get(caller);
+  if (fingerprintOf(card.certPem) !== known.fingerprint) throw new UnprocessableError("peer_mismatch", `site ${caller} sent another certificate than the pinned one`, "pair the sites again");
+  const next = cardToPeer(remoteAddress ? reachable(card, remoteAddress) : card);
+  ctx.manager.peers.upsert({ name: caller, ...next });
+  for (const g of ctx.manager.groups.list()) {
+    if (g.protectedSite === caller || g.recoverySite === caller) await ctx.appliance.protect(applianceSpec(ctx, g));
+  }
 }

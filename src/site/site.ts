@@ -13,7 +13,8 @@ import type { SiteContext, SiteEndpoints } from "./context.js";
 import { siteLayout, writeFileAtomic, type SiteLayout } from "./files.js";
 import { applianceSpec } from "./group-ops.js";
 import { createIdentity, loadIdentity } from "./identity.js";
-import { LocalAppliance } from "./local-appliance.js";
+import { ReplicatingAppliance } from "./replicating-appliance.js";
+import type { SiteIdentity } from "./identity.js";
 import { recordApplianceEvent, refreshStates } from "./status.js";
 
 export interface InitOptions {
@@ -67,8 +68,17 @@ export async function initSite(o: InitOptions): Promise<InitResult> {
 
 export interface OpenOptions {
   logger: Logger;
-  /** Makes the appliance; the default serves disks over NBD (LocalAppliance). */
-  appliance?: (config: SiteConfig, logger: Logger) => Promise<Appliance>;
+  /** Makes the appliance; the default is the ReplicatingAppliance (NBD, splitter, sender, receiver, journals). */
+  appliance?: (o: ApplianceContext) => Promise<Appliance>;
+}
+
+export interface ApplianceContext {
+  config: SiteConfig;
+  layout: SiteLayout;
+  identity: SiteIdentity;
+  /** Fingerprints of the paired sites. */
+  pinnedPeers: string[];
+  logger: Logger;
 }
 
 export class Site {
@@ -86,9 +96,19 @@ export class Site {
     const manager = Manager.open(layout.database);
     let appliance: Appliance;
     try {
+      const ac: ApplianceContext = { config, layout, identity, pinnedPeers: manager.peers.list().map((p) => p.fingerprint), logger: options.logger };
       appliance = options.appliance
-        ? await options.appliance(config, options.logger)
-        : await LocalAppliance.start({ host: config.host, nbdPort: config.nbdPort, logger: options.logger });
+        ? await options.appliance(ac)
+        : await ReplicatingAppliance.start({
+            site: config.name,
+            host: config.host,
+            nbdPort: config.nbdPort,
+            replicationPort: config.replicationPort,
+            identity,
+            pinnedPeers: ac.pinnedPeers,
+            dataDir: layout.data,
+            logger: options.logger,
+          });
     } catch (err) {
       manager.close();
       throw err;
@@ -97,7 +117,7 @@ export class Site {
       apiUrl: `http://${config.host}:${config.apiPort}`,
       peerUrl: `https://${config.host}:${config.peerPort}`,
       replicationHost: config.host,
-      replicationPort: config.replicationPort,
+      replicationPort: appliance.replicationPort ?? config.replicationPort,
     };
     const ctx: SiteContext = { name: config.name, config, layout, identity, manager, appliance, log: options.logger, endpoints };
     appliance.onEvent((e) => recordApplianceEvent(ctx, e));

@@ -7,6 +7,7 @@
 import { ConflictError, deriveGroupState, stateEffects, type Group, type GroupState, type GroupStateName } from "../manager/index.js";
 import type { ApplianceEvent, ApplianceGroupStatus, Checkpoint, CheckpointFilter } from "./appliance.js";
 import type { SiteContext } from "./context.js";
+import { callPeer } from "./peer-client.js";
 
 export interface GroupStatusView {
   name: string;
@@ -146,7 +147,13 @@ export async function addCheckpoint(ctx: SiteContext, group: string, tag: string
   return cp;
 }
 
+/** Checkpoints live in the recovery site's journal: at the protected site, they are asked of it. */
 export async function listCheckpoints(ctx: SiteContext, group: string, filter: CheckpointFilter): Promise<Checkpoint[]> {
-  ctx.manager.groups.get(group);
-  return ctx.appliance.listCheckpoints(group, filter);
+  const g = ctx.manager.groups.get(group);
+  if (g.recoverySite === ctx.name) return ctx.appliance.listCheckpoints(group, filter);
+  const peer = ctx.manager.peers.get(g.recoverySite);
+  const q = new URLSearchParams();
+  if (filter.sinceMs !== undefined) q.set("since", String(filter.sinceMs));
+  if (filter.tag !== undefined) q.set("tag", filter.tag);
+  return callPeer<Checkpoint[]>(ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "GET", path: `/peer/v1/groups/${encodeURIComponent(group)}/checkpoints${q.size ? `?${q}` : ""}` });
 }

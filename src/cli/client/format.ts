@@ -21,7 +21,7 @@ export function formatTime(ms: number | null): string {
 }
 
 export function formatRate(bytesPerSec: number | null): string {
-  return bytesPerSec === null ? "unlimited" : `${formatBytes(bytesPerSec)}/s`;
+  return bytesPerSec === null ? "unlimited" : `${formatBytes(Math.round(bytesPerSec))}/s`;
 }
 
 export function print(json: boolean | undefined, value: unknown, human: () => string): void {

@@ -1,0 +1,160 @@
+/**
+ * One group at its protected site, with replication: each disk's production
+ * store (a FileDevice) wrapped by the splitter (ProtectedGroup), served over
+ * NBD as `<group>/<vm>/<disk>`, and a Sender streaming to the recovery site
+ * over TLS pinned at pairing.
+ *
+ * An initial sync (every allocated block) runs when the group's disk set is
+ * new to the recovery site — the first time, and after disks were added or
+ * removed (the recovery site then starts a new journal). A file records the
+ * disk set once the group first streams; a restart with the same disk set
+ * resumes instead, and after a crash the activity log resyncs only the hot
+ * extents.
+ */
+import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { FileDevice } from "../blockdev/index.js";
+import { UnavailableError } from "../manager/index.js";
+import type { Logger, StaticExports } from "../nbd/index.js";
+import { ProtectedGroup, Sender, type SiteIdentity } from "../replication/index.js";
+import type { ApplianceGroupStatus, Checkpoint, GroupSpec } from "./appliance.js";
+import { writeFileAtomic } from "./files.js";
+
+const CHECKPOINT_DURABLE_TIMEOUT_MS = 30_000;
+
+export function diskSignature(spec: GroupSpec): string {
+  return JSON.stringify(spec.disks.map((d) => [`${d.vm}/${d.disk}`, d.sizeBytes]));
+}
+
+/** What must stay the same for a running group to take a new spec in place. */
+function restartKey(spec: GroupSpec): string {
+  return JSON.stringify([diskSignature(spec), spec.peer, spec.compression, spec.checkpointIntervalMs, spec.paused]);
+}
+
+export class ProtectedSide {
+  readonly spec: GroupSpec;
+  readonly #group: ProtectedGroup;
+  readonly #sender: Sender | undefined;
+  readonly #stores: FileDevice[];
+  readonly #exports: StaticExports;
+  readonly #names: string[];
+
+  private constructor(spec: GroupSpec, group: ProtectedGroup, sender: Sender | undefined, stores: FileDevice[], exports: StaticExports, names: string[]) {
+    this.spec = spec;
+    this.#group = group;
+    this.#sender = sender;
+    this.#stores = stores;
+    this.#exports = exports;
+    this.#names = names;
+  }
+
+  static async open(spec: GroupSpec, o: { identity: SiteIdentity; dataDir: string; exports: StaticExports; log: Logger }): Promise<ProtectedSide> {
+    const groupDir = path.join(o.dataDir, spec.name);
+    await fs.mkdir(groupDir, { recursive: true });
+    const stores: FileDevice[] = [];
+    try {
+      for (const d of spec.disks) {
+        await fs.mkdir(path.dirname(d.path), { recursive: true });
+        stores.push(await FileDevice.open(d.path, { sizeBytes: d.sizeBytes }));
+      }
+    } catch (err) {
+      for (const s of stores) await s.close();
+      throw err;
+    }
+    const signature = diskSignature(spec);
+    const hash = createHash("sha256").update(signature).digest("hex").slice(0, 12);
+    const syncedFile = path.join(groupDir, "synced-disks.json");
+    const synced = await fs.readFile(syncedFile, "utf8").catch(() => "");
+    const group = await ProtectedGroup.open({
+      name: spec.name,
+      disks: spec.disks.map((d, i) => ({ name: `${d.vm}/${d.disk}`, store: stores[i]! })),
+      checkpointIntervalMs: Math.min(60_000, Math.max(100, spec.checkpointIntervalMs)),
+      activityLogFile: path.join(groupDir, `activity-${hash}.log`),
+      initialSync: synced !== signature,
+    });
+    group.events.on((e) => {
+      if (e.type === "state" && e.to === "streaming") void writeFileAtomic(syncedFile, signature).catch((err: unknown) => o.log.error({ err, group: spec.name }, "cannot record the synced disk set"));
+      if (e.type === "state" || e.type === "overflow" || e.type === "error") o.log.info({ group: spec.name, event: e.type }, e.message);
+    });
+    let sender: Sender | undefined;
+    if (!spec.paused) {
+      sender = new Sender({
+        group,
+        identity: o.identity,
+        peer: { host: spec.peer.host, port: spec.peer.port, fingerprint: spec.peer.fingerprint },
+        compress: spec.compression,
+        ...(spec.bandwidthBytesPerSec ? { bandwidthLimitBytesPerSec: spec.bandwidthBytesPerSec } : {}),
+        backoff: { initialMs: 200, maxMs: 5000 },
+      });
+      sender.start();
+    }
+    const names: string[] = [];
+    for (const d of spec.disks) {
+      const name = `${spec.name}/${d.vm}/${d.disk}`;
+      o.exports.add({ name, description: `${spec.name}: VM ${d.vm}, disk ${d.disk}`, device: group.device(`${d.vm}/${d.disk}`) });
+      names.push(name);
+    }
+    return new ProtectedSide(spec, group, sender, stores, o.exports, names);
+  }
+
+  /** True when `next` can be applied to this running group without reopening it. */
+  canTake(next: GroupSpec): boolean {
+    return restartKey(next) === restartKey(this.spec);
+  }
+
+  retune(next: GroupSpec): void {
+    this.#sender?.setBandwidthLimit(next.bandwidthBytesPerSec ?? undefined);
+  }
+
+  status(): ApplianceGroupStatus {
+    const g = this.#group.status();
+    const s = this.#sender?.status();
+    const link = s?.link;
+    const up = link?.kind === "connected";
+    const linkReason = !link ? "replication paused" : link.kind === "backoff" || link.kind === "paused" ? link.reason : link.kind === "connecting" ? `connecting to ${this.spec.peer.site} (attempt ${link.attempt})` : link.kind;
+    let sync: ApplianceGroupStatus["sync"] = { kind: "none" };
+    if (g.state.kind === "syncing" || (g.state.kind === "tracking" && up)) {
+      const done = g.sync?.doneBytes ?? 0;
+      const total = g.sync?.totalBytes ?? Math.max(1, g.dirtyBytes);
+      const reason = g.sync?.reason ?? ("reason" in g.state ? g.state.reason : "sync");
+      sync = { kind: /initial/i.test(reason) ? "initial" : "bitmap", percent: total > 0 ? Math.min(100, (100 * done) / total) : 0, reason };
+    }
+    return {
+      link: up ? "up" : "down",
+      ...(up ? {} : { linkReason: `no replication link to ${this.spec.peer.site}: ${linkReason}` }),
+      sync,
+      rpoMs: g.rpoMs,
+      throughputBytesPerSec: s?.throughputBytesPerSec ?? 0,
+      queueBytes: g.queueBytes,
+      replicatedBytes: s?.ackedBytes ?? 0,
+      replicatedWrites: g.ackedSeq,
+      compressionRatio: s?.compressionRatio ?? 1,
+      exports: [...this.#names],
+    };
+  }
+
+  /** A checkpoint, once the recovery site holds it durably. */
+  async checkpoint(tag: string | null): Promise<Checkpoint> {
+    const cp = this.#group.checkpoint(tag ?? undefined);
+    if (cp.seq === undefined) {
+      throw new UnavailableError("not_streaming", `group ${this.spec.name} is not streaming to ${this.spec.peer.site} now (${"reason" in this.#group.state ? this.#group.state.reason : this.#group.state.kind})`, {
+        hint: "try again once lifeline status shows it protected",
+      });
+    }
+    const seq = cp.seq;
+    const deadline = Date.now() + CHECKPOINT_DURABLE_TIMEOUT_MS;
+    while (this.#group.status().ackedSeq < seq) {
+      if (Date.now() > deadline) throw new UnavailableError("checkpoint_not_durable", `checkpoint ${cp.id} (seq ${seq}) is not yet durable at ${this.spec.peer.site}`, { hint: "the link may be slow or down; lifeline checkpoints GROUP shows it once it arrives" });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { id: cp.id, seq, time: cp.timeMs, tag: cp.tag ?? null, consistent: cp.consistent };
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.#names) this.#exports.remove(n);
+    await this.#sender?.stop();
+    await this.#group.close();
+    for (const s of this.#stores) await s.close();
+  }
+}
