@@ -54,6 +54,70 @@ export function encodeBatch(records: BatchFrame["records"], compress: boolean): 
   return encodeFrame({ type: "batch", records }, { compress });
 }
 
+/**
+ * A BATCH frame as pieces, without copying any record's data: the frame and
+ * record headers in one small buffer, the data buffers as they are, and the
+ * crc32c computed over the pieces in order. The bytes are exactly those of
+ * `encodeBatch(records, false)`; the socket gathers them (writev).
+ */
+export function encodeBatchPieces(records: BatchFrame["records"]): { pieces: Buffer[]; frameBytes: number; rawBytes: number } {
+  let headBytes = FRAME_HEADER_BYTES;
+  let rawBytes = 0;
+  for (const r of records) {
+    const body = bodyBytes(r);
+    rawBytes += 5 + body;
+    headBytes += 5 + body - dataOf(r).length;
+  }
+  const head = Buffer.allocUnsafe(headBytes);
+  const pieces: Buffer[] = [];
+  let at = FRAME_HEADER_BYTES;
+  let start = 0;
+  for (const r of records) {
+    const data = dataOf(r);
+    const body = bodyBytes(r);
+    head.writeUInt8(frameTypeOf(r), at);
+    head.writeUInt32BE(body, at + 1);
+    // The record's header (its body minus the data) is written by writeBody into the head buffer.
+    const hdrEnd = writeRecordHeader(r, head, at + 5);
+    at = hdrEnd;
+    if (data.length > 0) {
+      pieces.push(head.subarray(start, at), data);
+      start = at;
+    }
+  }
+  if (start < at) pieces.push(head.subarray(start, at));
+  const frameBytes = FRAME_HEADER_BYTES + rawBytes;
+  if (frameBytes > MAX_FRAME_BYTES) throw new RangeError(`a frame of ${frameBytes} bytes is over the limit of ${MAX_FRAME_BYTES}`);
+  head.writeUInt32BE(frameBytes, 0);
+  head.writeUInt8(PROTOCOL_VERSION, 4);
+  head.writeUInt8(frameTypeOf({ type: "batch", records: [] }), 5);
+  head.writeUInt8(0, 6);
+  head.writeUInt8(0, 7);
+  let crc = crc32c(head.subarray(0, 8));
+  for (let i = 0; i < pieces.length; i++) crc = crc32c(i === 0 ? pieces[0]!.subarray(FRAME_HEADER_BYTES) : pieces[i]!, crc);
+  head.writeUInt32BE(crc, 8);
+  return { pieces, frameBytes, rawBytes };
+}
+
+function dataOf(r: BatchFrame["records"][number]): Buffer {
+  if (r.type === "write") return r.data;
+  if (r.type === "sync-block" && r.data) return r.data;
+  return EMPTY;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Writes a record's body without its data (the data follows as its own piece). */
+function writeRecordHeader(r: BatchFrame["records"][number], b: Buffer, at: number): number {
+  const data = dataOf(r);
+  if (data.length === 0) return writeBody(r, b, at);
+  const stub = r.type === "write" ? { ...r, data: EMPTY } : { ...r, data: EMPTY };
+  // A stub with empty data writes the same header; the length field is the real one.
+  const end = writeBody(stub as typeof r, b, at);
+  b.writeUInt32BE(data.length, at + 26);
+  return end;
+}
+
 function seal(frame: Buffer, type: number, flags: number): Buffer {
   if (frame.length > MAX_FRAME_BYTES) throw new RangeError(`a frame of ${frame.length} bytes is over the limit of ${MAX_FRAME_BYTES}`);
   frame.writeUInt32BE(frame.length, 0);

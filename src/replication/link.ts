@@ -61,6 +61,17 @@ export class FrameLink {
     return this.#socket.write(frame);
   }
 
+  /** Queues a frame given as pieces (gathered by the socket, not copied here). */
+  sendPieces(pieces: Buffer[]): boolean {
+    if (this.#error) return false;
+    if (pieces.length === 1) return this.#socket.write(pieces[0]);
+    this.#socket.cork();
+    let ok = true;
+    for (const p of pieces) ok = this.#socket.write(p) && ok;
+    this.#socket.uncork();
+    return ok;
+  }
+
   drained(): Promise<void> {
     if (this.#error || !this.#socket.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));

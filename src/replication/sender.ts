@@ -10,7 +10,7 @@
 import tls from "node:tls";
 import { LinkDownError, PeerUnauthenticatedError, ProtocolError, ReceiverPausedError, ReplicationError } from "./errors.js";
 import type { LinkState, SenderStatus } from "./events.js";
-import { encodeBatch, encodeFrame } from "./frame-codec.js";
+import { encodeBatch, encodeBatchPieces, encodeFrame } from "./frame-codec.js";
 import type { StreamRecord } from "./frames.js";
 import { FrameLink } from "./link.js";
 import { runDeltaSync } from "./delta-sync.js";
@@ -208,18 +208,35 @@ export class Sender {
       }
       const compress = this.#o.compress !== false && this.#skipCompression === 0;
       if (this.#skipCompression > 0) this.#skipCompression--;
-      const enc = encodeBatch(records, compress);
-      if (compress && !enc.compressed && ++this.#incompressible >= INCOMPRESSIBLE_STREAK) {
-        this.#incompressible = 0;
-        this.#skipCompression = SKIP_COMPRESSION_BATCHES;
-      } else if (enc.compressed) this.#incompressible = 0;
+      let wireBytes: number;
+      let sent: boolean;
       this.#inFlight.push([records[records.length - 1]!.seq, bytes]);
       this.#inFlightBytes += bytes;
-      this.#stats.rawBytes += enc.rawBytes;
-      this.#stats.wireBytes += enc.frame.length;
-      const waitMs = this.#bucket.take(enc.frame.length);
-      if (waitMs > 0) await this.#sleep(waitMs);
-      if (!link.send(enc.frame)) await link.drained();
+      // Small records are cheaper copied into one frame than gathered piece by piece.
+      if (compress || bytes < records.length * 32 * 1024) {
+        const enc = encodeBatch(records, compress);
+        if (compress && !enc.compressed && ++this.#incompressible >= INCOMPRESSIBLE_STREAK) {
+          this.#incompressible = 0;
+          this.#skipCompression = SKIP_COMPRESSION_BATCHES;
+        } else if (enc.compressed) this.#incompressible = 0;
+        this.#stats.rawBytes += enc.rawBytes;
+        wireBytes = enc.frame.length;
+        const waitMs = this.#bucket.take(wireBytes);
+        if (waitMs > 0) await this.#sleep(waitMs);
+        sent = link.send(enc.frame);
+      } else {
+        // Incompressible data goes out without being copied into a frame.
+        const enc = encodeBatchPieces(records);
+        this.#stats.rawBytes += enc.rawBytes;
+        wireBytes = enc.frameBytes;
+        const waitMs = this.#bucket.take(wireBytes);
+        if (waitMs > 0) await this.#sleep(waitMs);
+        sent = link.sendPieces(enc.pieces);
+      }
+      this.#stats.wireBytes += wireBytes;
+      if (!sent) await link.drained();
+      // Let the NBD server's requests in between batches: the hot path comes first.
+      else await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return link.closed;
   }

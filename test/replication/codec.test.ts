@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { FrameError, FrameReader, FRAME_HEADER_BYTES, decodeFrame, encodeFrame, type Frame, type StreamRecord } from "../../src/replication/index.js";
+import { FrameError, FrameReader, FRAME_HEADER_BYTES, decodeFrame, encodeBatchPieces, encodeFrame, type Frame, type StreamRecord } from "../../src/replication/index.js";
 
 const rec = <T>(m: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(m, { noNullPrototype: true }) as fc.Arbitrary<T>;
 const FC = { seed: Number(process.env.FC_SEED ?? 4242), numRuns: 300 };
@@ -93,6 +93,18 @@ describe("replication frame codec", () => {
         b.writeUInt32BE(b.length, 0);
         b[4] = 1;
         assert.throws(() => decodeFrame(b), FrameError);
+      }),
+      FC,
+    );
+  });
+
+  it("a batch encoded as pieces is byte for byte the batch encoded whole", () => {
+    fc.assert(
+      fc.property(fc.array(record, { maxLength: 8 }), (records) => {
+        const { pieces, frameBytes } = encodeBatchPieces(records);
+        const whole = encodeFrame({ type: "batch", records }).frame;
+        assert.equal(frameBytes, whole.length);
+        assert.deepEqual(Buffer.concat(pieces), whole);
       }),
       FC,
     );
