@@ -849,6 +849,52 @@ describe("NBD server: concurrency", () => {
     }
   });
 
+  it("while hanging up, the server reads on and sees the client hang up, even if its socket was paused meanwhile", {
+    todo: "bug: #maybeResume() returns unless the phase is transmission, so a socket paused while draining stays paused until DRAIN_CLOSE_TIMEOUT_MS",
+  }, async () => {
+    // While hanging up (DISC, close(), garbage) the server reads on, to see the
+    // client's close. If something pauses the socket meanwhile (replies backing
+    // up, or a request's bytes counted in flight), it must read again once that
+    // clears; else the client's close goes unseen until the drain timeout.
+    {
+      // server.close() while replies back up in the server's socket
+      const dev = new WatchedDevice(16 * MiB);
+      const t = await serve([{ name: "d", device: dev }], { maxQueuedReplyBytes: 1 * MiB });
+      const { client: c } = await RawClient.session(t.port, "d");
+      try {
+        c.socket.pause();
+        dev.readGate.close();
+        const replies = Array.from({ length: 8 }, (_, i) => c.request({ type: CMD.READ, offset: i * MiB, length: 1 * MiB }));
+        await dev.started("read", 8);
+        const closing = t.close();
+        dev.readGate.open();
+        await delay(50); // the replies back up in the server's socket
+        c.socket.resume();
+        assert.ok((await Promise.all(replies)).every((r) => r.errno === 0));
+        await expectClosed(c);
+        assert.equal(await settled(() => t.server.connectionCount), 0, "close(): the server did not see the client hang up");
+        assert.equal(await hangs(closing), "done");
+      } finally {
+        c.close();
+      }
+    }
+    {
+      // DISC, then (against the protocol) a READ of 4 GiB, which counts against the in-flight bytes
+      const t = await serve([{ name: "d", device: new WatchedDevice(1 * MiB) }]);
+      const { client: c } = await RawClient.session(t.port, "d");
+      try {
+        c.write(Buffer.concat([encodeRequest({ type: CMD.DISC, cookie: 1n }), encodeRequest({ type: CMD.READ, cookie: 2n, length: 0xffffffff })]));
+        await c.readToEnd();
+        c.close();
+        await c.closed;
+        assert.equal(await settled(() => t.server.connectionCount), 0, "DISC: the server did not see the client hang up");
+      } finally {
+        c.close();
+        await t.close();
+      }
+    }
+  });
+
   it("server.close() returns when a client hangs up while its requests are still running", {
     todo: "bug: Connection keeps one #idle resolver; #onClose's #whenIdle() replaces drain()'s, so drain() and server.close() never return",
   }, async () => {
