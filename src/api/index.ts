@@ -2,3 +2,4 @@
 export { buildApp, type AppOptions } from "./app.js";
 export { buildPeerApp } from "./peer-app.js";
 export { startDaemon, type Daemon, type RunInfo } from "./daemon.js";
+export { startDemo, type Demo, type DemoOptions, type DemoPorts } from "./demo-sites.js";

@@ -6,6 +6,8 @@
  * control plane be built and tested before the data path is complete, and lets
  * tests swap in a fake appliance.
  */
+import type { BlockDevice } from "../blockdev/index.js";
+
 export interface ApplianceDisk {
   vm: string;
   disk: string;
@@ -89,6 +91,8 @@ export interface Appliance {
   /** Adds a checkpoint; resolves once it is durable at the recovery site. */
   addCheckpoint(group: string, tag: string | null): Promise<Checkpoint>;
   listCheckpoints(group: string, filter: CheckpointFilter): Promise<Checkpoint[]>;
+  /** The device served as NBD export `name` (`<group>/<vm>/<disk>`), for in-process writers such as the demo's workload. */
+  device(name: string): BlockDevice | undefined;
   /** Data-path events the manager turns into events and alerts. */
   onEvent(listener: (e: ApplianceEvent) => void): void;
   /** Where NBD clients connect. */

@@ -12,3 +12,4 @@ export { decodePairingToken, encodePairingToken, type PairingToken } from "./pai
 export { callPeer, PeerUnauthenticatedError } from "./peer-client.js";
 export { createGroup, updateGroup, deleteGroup, addVm, removeVm, receiveGroup, dropGroup, applianceSpec, type VmInput, type GroupDefinition } from "./group-ops.js";
 export { groupStatus, refreshStates, addCheckpoint, listCheckpoints, type GroupStatusView } from "./status.js";
+export { DemoWorkload, type WorkloadTarget } from "./demo-workload.js";

@@ -123,6 +123,14 @@ export class LocalAppliance implements Appliance {
     return [];
   }
 
+  device(name: string): FileDevice | undefined {
+    for (const g of this.#groups.values()) {
+      const d = g.exports.get(name);
+      if (d) return d;
+    }
+    return undefined;
+  }
+
   onEvent(listener: (e: ApplianceEvent) => void): void {
     this.#listeners.push(listener);
   }

@@ -5,6 +5,7 @@
  * RecoverySide. A group without disks runs nothing until it has some.
  */
 import fs from "node:fs/promises";
+import type { BlockDevice } from "../blockdev/index.js";
 import { NbdServer, StaticExports, type Logger } from "../nbd/index.js";
 import { ConflictError } from "../manager/index.js";
 import { Receiver, normalizeFingerprint, type SiteIdentity as ReplicationIdentity } from "../replication/index.js";
@@ -136,6 +137,10 @@ export class ReplicatingAppliance implements Appliance {
   async listCheckpoints(group: string, filter: CheckpointFilter): Promise<Checkpoint[]> {
     const side = this.#sides.get(group);
     return side instanceof RecoverySide ? side.listCheckpoints(filter) : [];
+  }
+
+  device(name: string): BlockDevice | undefined {
+    return name ? this.#exports.open(name)?.device : undefined;
   }
 
   onEvent(listener: (e: ApplianceEvent) => void): void {

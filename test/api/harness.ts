@@ -50,6 +50,9 @@ export class FakeAppliance implements Appliance {
   async listCheckpoints(_group: string, filter: { sinceMs?: number; tag?: string }): Promise<Checkpoint[]> {
     return this.checkpoints.filter((c) => (filter.tag === undefined || c.tag === filter.tag) && c.time >= (filter.sinceMs ?? 0));
   }
+  device(): undefined {
+    return undefined;
+  }
   onEvent(listener: (e: ApplianceEvent) => void): void {
     this.listeners.push(listener);
   }
