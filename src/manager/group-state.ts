@@ -77,7 +77,6 @@ export function stateEffects(group: string, prev: GroupStateName, next: GroupSta
   const now = alerting[next.state];
   if (was && was !== now) effects.push({ do: "clear", alert: was, message: `group ${group}: ${was} ended (${next.reason})` });
   if (now && was !== now) effects.push({ do: "raise", alert: now, severity: now === "link-down" ? "critical" : "warning", message: `group ${group}: ${next.reason}` });
-  if (prev === "bitmap-sync") effects.push({ do: "event", severity: "info", kind: "bitmap-sync-ended", message: `group ${group}: bitmap sync ended` });
-  if (next.state === "bitmap-sync") effects.push({ do: "event", severity: "warning", kind: "bitmap-sync-started", message: `group ${group}: bitmap sync started (${next.reason})` });
+  // Sync start and end are reported by the appliance itself, with their reason and size: a short sync falls between two looks.
   return effects;
 }

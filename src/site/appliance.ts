@@ -75,7 +75,8 @@ export interface CheckpointFilter {
 
 export type ApplianceEvent =
   | { kind: "bitmap-sync-started"; group: string; reason: string; bytes: number }
-  | { kind: "bitmap-sync-ended"; group: string }
+  | { kind: "bitmap-sync-ended"; group: string; reason: string }
+  | { kind: "stream-overflow"; group: string; message: string }
   | { kind: "journal-warning"; group: string; bytes: number; limitBytes: number }
   | { kind: "journal-limit"; group: string; historyBeforeMs: number; historyAfterMs: number }
   | { kind: "storage-full"; group: string; message: string }

@@ -23,4 +23,6 @@ export interface SiteContext {
   log: Logger;
   /** Filled in once the daemon listens (ports may be 0 in the config). */
   endpoints: SiteEndpoints;
+  /** What the recovery site last said about the journal of each group protected here. */
+  remoteJournals: Map<string, { historyCoveredMs: number | null; journalBytes: number | null; atMs: number }>;
 }

@@ -18,7 +18,7 @@ import { FileDevice } from "../blockdev/index.js";
 import { UnavailableError } from "../manager/index.js";
 import type { Logger, StaticExports } from "../nbd/index.js";
 import { ProtectedGroup, Sender, type SiteIdentity } from "../replication/index.js";
-import type { ApplianceGroupStatus, Checkpoint, GroupSpec } from "./appliance.js";
+import type { ApplianceEvent, ApplianceGroupStatus, Checkpoint, GroupSpec } from "./appliance.js";
 import { writeFileAtomic } from "./files.js";
 
 const CHECKPOINT_DURABLE_TIMEOUT_MS = 30_000;
@@ -49,7 +49,7 @@ export class ProtectedSide {
     this.#names = names;
   }
 
-  static async open(spec: GroupSpec, o: { identity: SiteIdentity; dataDir: string; exports: StaticExports; log: Logger }): Promise<ProtectedSide> {
+  static async open(spec: GroupSpec, o: { identity: SiteIdentity; dataDir: string; exports: StaticExports; log: Logger; emit: (e: ApplianceEvent) => void }): Promise<ProtectedSide> {
     const groupDir = path.join(o.dataDir, spec.name);
     await fs.mkdir(groupDir, { recursive: true });
     const stores: FileDevice[] = [];
@@ -75,6 +75,9 @@ export class ProtectedSide {
     });
     group.events.on((e) => {
       if (e.type === "state" && e.to === "streaming") void writeFileAtomic(syncedFile, signature).catch((err: unknown) => o.log.error({ err, group: spec.name }, "cannot record the synced disk set"));
+      if (e.type === "state" && e.to === "syncing") o.emit({ kind: "bitmap-sync-started", group: spec.name, reason: e.reason, bytes: e.bytes });
+      if (e.type === "state" && e.from === "syncing") o.emit({ kind: "bitmap-sync-ended", group: spec.name, reason: e.reason });
+      if (e.type === "overflow") o.emit({ kind: "stream-overflow", group: spec.name, message: e.message });
       if (e.type === "state" || e.type === "overflow" || e.type === "error") o.log.info({ group: spec.name, event: e.type }, e.message);
     });
     let sender: Sender | undefined;

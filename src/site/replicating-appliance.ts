@@ -102,7 +102,7 @@ export class ReplicatingAppliance implements Appliance {
       const o = this.#o;
       const opened =
         spec.role === "protected"
-          ? await ProtectedSide.open(spec, { identity: this.#identity, dataDir: o.dataDir, exports: this.#exports, log: o.logger })
+          ? await ProtectedSide.open(spec, { identity: this.#identity, dataDir: o.dataDir, exports: this.#exports, log: o.logger, emit: (e) => this.#emit(e) })
           : await RecoverySide.open(spec, { receiver: this.#receiver, dataDir: o.dataDir, log: o.logger, emit: (e) => this.#emit(e) });
       this.#sides.set(spec.name, opened);
     });

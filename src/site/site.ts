@@ -15,7 +15,7 @@ import { applianceSpec } from "./group-ops.js";
 import { createIdentity, loadIdentity } from "./identity.js";
 import { ReplicatingAppliance } from "./replicating-appliance.js";
 import type { SiteIdentity } from "./identity.js";
-import { recordApplianceEvent, refreshStates } from "./status.js";
+import { fetchRemoteJournals, recordApplianceEvent, refreshStates } from "./status.js";
 
 export interface InitOptions {
   dir: string;
@@ -84,6 +84,8 @@ export interface ApplianceContext {
 export class Site {
   readonly ctx: SiteContext;
   #timer: NodeJS.Timeout | undefined;
+  #remoteTimer: NodeJS.Timeout | undefined;
+  #remoteBusy = false;
 
   private constructor(ctx: SiteContext) {
     this.ctx = ctx;
@@ -119,7 +121,7 @@ export class Site {
       replicationHost: config.host,
       replicationPort: appliance.replicationPort ?? config.replicationPort,
     };
-    const ctx: SiteContext = { name: config.name, config, layout, identity, manager, appliance, log: options.logger, endpoints };
+    const ctx: SiteContext = { name: config.name, config, layout, identity, manager, appliance, log: options.logger, endpoints, remoteJournals: new Map() };
     appliance.onEvent((e) => recordApplianceEvent(ctx, e));
     return new Site(ctx);
   }
@@ -151,10 +153,17 @@ export class Site {
       }
     }, refreshMs);
     this.#timer.unref();
+    this.#remoteTimer = setInterval(() => {
+      if (this.#remoteBusy) return;
+      this.#remoteBusy = true;
+      void fetchRemoteJournals(this.ctx).finally(() => (this.#remoteBusy = false));
+    }, 5 * refreshMs);
+    this.#remoteTimer.unref();
   }
 
   async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#remoteTimer) clearInterval(this.#remoteTimer);
     try {
       await this.ctx.appliance.close();
     } finally {

@@ -63,6 +63,7 @@ export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
   const s = currentState(g, a);
   const nbd = ctx.appliance.nbdAddress;
   const alerts = ctx.manager.events.alerts().filter((x) => x.subject === g.name).length;
+  const remote = g.protectedSite === ctx.name ? ctx.remoteJournals.get(g.name) : undefined;
   return {
     name: g.name,
     role: g.protectedSite === ctx.name ? "protected" : "recovery",
@@ -74,14 +75,14 @@ export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
     rpoMs: a.rpoMs,
     rpoTargetMs: g.rpoTargetMs,
     historyTargetMs: g.historyMs,
-    historyCoveredMs: a.journal?.historyMs ?? null,
+    historyCoveredMs: a.journal?.historyMs ?? remote?.historyCoveredMs ?? null,
     link: a.link,
     throughputBytesPerSec: a.throughputBytesPerSec,
     queueBytes: a.queueBytes,
     replicatedBytes: a.replicatedBytes,
     replicatedWrites: a.replicatedWrites,
     compressionRatio: a.compressionRatio,
-    journalBytes: a.journal?.bytes ?? null,
+    journalBytes: a.journal?.bytes ?? remote?.journalBytes ?? null,
     journalLimitBytes: g.journalLimitBytes,
     alerts,
     vms: g.vms.map((v) => ({
@@ -95,6 +96,22 @@ export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
       }),
     })),
   };
+}
+
+/** Asks the recovery site of each group protected here about its journal (history covered, size), for status and metrics. */
+export async function fetchRemoteJournals(ctx: SiteContext): Promise<void> {
+  for (const g of ctx.manager.groups.list()) {
+    if (g.protectedSite !== ctx.name) continue;
+    const peer = ctx.manager.peers.find(g.recoverySite);
+    if (!peer) continue;
+    try {
+      const s = await callPeer<GroupStatusView>(ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "GET", path: `/peer/v1/groups/${encodeURIComponent(g.name)}/status`, timeoutMs: 3000 });
+      ctx.remoteJournals.set(g.name, { historyCoveredMs: s.historyCoveredMs, journalBytes: s.journalBytes, atMs: Date.now() });
+    } catch (err) {
+      ctx.remoteJournals.delete(g.name);
+      ctx.log.debug({ group: g.name, err }, "the recovery site did not say how its journal is");
+    }
+  }
 }
 
 /** Persists each group's state and applies the events and alerts its changes cause. */
@@ -111,15 +128,22 @@ export function refreshStates(ctx: SiteContext): void {
   }
 }
 
+function formatBytesShort(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${n} bytes`;
+}
+
 /** Data-path events into the event log and alerts. */
 export function recordApplianceEvent(ctx: SiteContext, e: ApplianceEvent): void {
   const ev = ctx.manager.events;
   switch (e.kind) {
     case "bitmap-sync-started":
-      ev.add({ severity: "warning", kind: e.kind, group: e.group, message: `group ${e.group}: bitmap sync started (${e.reason}, ${e.bytes} bytes)`, data: { reason: e.reason, bytes: e.bytes } });
+      ev.add({ severity: "warning", kind: e.kind, group: e.group, message: `group ${e.group}: bitmap sync of ${formatBytesShort(e.bytes)} started: ${e.reason}`, data: { reason: e.reason, bytes: e.bytes } });
       break;
     case "bitmap-sync-ended":
-      ev.add({ severity: "info", kind: e.kind, group: e.group, message: `group ${e.group}: bitmap sync ended` });
+      ev.add({ severity: "info", kind: e.kind, group: e.group, message: `group ${e.group}: bitmap sync ended (${e.reason})` });
+      break;
+    case "stream-overflow":
+      ev.add({ severity: "warning", kind: e.kind, group: e.group, message: `group ${e.group}: ${e.message}` });
       break;
     case "journal-warning":
       ev.raise("journal-warning", e.group, "warning", `group ${e.group}: journal at ${e.bytes} of ${e.limitBytes} bytes`, e.group);

@@ -5,6 +5,7 @@ import type { Checkpoint, GroupStatusView } from "../../site/index.js";
 import { formatBytes, parseDurationMs, parseSize } from "../units.js";
 import { api, CliError, clientCommand, resolveTarget, type ClientOptions } from "./connection.js";
 import { formatDuration, formatRate, formatTime, print, table } from "./format.js";
+import { followSync } from "./progress.js";
 
 interface SettingsOptions extends ClientOptions {
   rpo?: string;
@@ -131,14 +132,17 @@ export function registerGroupCommands(program: Command): void {
     .requiredOption("--disk <NAME:SIZE[:PATH]>", "a disk (repeatable); PATH: an existing file to protect", (v: string, p: string[]) => [...p, v], [])
     .option("--boot-order <N>", "boot order at recovery")
     .option("--boot-delay <DURATION>", "wait this long after booting it")
-    .action(async (groupName: string, vmName: string, o: ClientOptions & { disk: string[]; bootOrder?: string; bootDelay?: string }) => {
+    .option("--no-wait", "do not follow the initial sync on a terminal")
+    .action(async (groupName: string, vmName: string, o: ClientOptions & { disk: string[]; bootOrder?: string; bootDelay?: string; wait?: boolean }) => {
       const body: Record<string, unknown> = { name: vmName, disks: o.disk.map(parseDiskSpec) };
       if (o.bootOrder !== undefined) {
         if (!/^\d+$/.test(o.bootOrder)) throw new CliError(`--boot-order "${o.bootOrder}" is not a whole number`);
         body.bootOrder = Number(o.bootOrder);
       }
       if (o.bootDelay !== undefined) body.bootDelayMs = Math.round(parseDurationMs(o.bootDelay));
-      const g = await api<GroupStatusView>(resolveTarget(o), "POST", `/groups/${encodeURIComponent(groupName)}/vms`, body);
+      const t = resolveTarget(o);
+      let g = await api<GroupStatusView>(t, "POST", `/groups/${encodeURIComponent(groupName)}/vms`, body);
+      if (!o.json && o.wait !== false) g = (await followSync(t, groupName)) ?? g;
       print(o.json, g, () => groupDetail(g));
     });
   clientCommand(vm.command("remove <GROUP> <VM>").description("remove a VM from a group")).action(async (groupName: string, vmName: string, o: ClientOptions) => {
