@@ -120,6 +120,7 @@ export class Connection {
   async #hangUp(): Promise<void> {
     this.#phase = "draining";
     const timer = setTimeout(() => this.#socket.destroy(), DRAIN_CLOSE_TIMEOUT_MS);
+    this.#paused = false;
     this.#socket.resume();
     await this.#whenIdle();
     this.#socket.end();
@@ -204,6 +205,8 @@ export class Connection {
   }
 
   #onRequest(req: NbdRequest): void {
+    // After DISC (or while hanging up) nothing more is served: the client must not send it.
+    if (this.#phase !== "transmission") return;
     if (req.type === Cmd.DISC) {
       void this.drain();
       return;
@@ -244,6 +247,8 @@ export class Connection {
 
   #pause(): void {
     this.#requests.pause();
+    // Hanging up, input is only dropped: reading on costs nothing and is how the client's close is seen.
+    if (this.#phase === "draining") return;
     if (this.#paused) return;
     this.#paused = true;
     this.#socket.pause();
