@@ -322,7 +322,8 @@ async function rpoUnderLoad(root: string, ids: string, sizeMiB: number, seconds:
   try {
     await fio(p.uri, ["--rw=write", "--bs=1M", "--iodepth=8", `--size=${sizeMiB}M`]);
     await caughtUp(p);
-    for (const rate of [50, 100, 150, 200, 300]) {
+    // 4 KiB random writes at rising rates (this 2-core machine's NBD path alone tops out near 60 MB/s of them).
+    for (const rate of [10, 20, 40, 60, 100]) {
       const run = fio(p.uri, ["--rw=randwrite", "--bs=4k", "--iodepth=32", `--size=${sizeMiB}M`, "--time_based", `--runtime=${Math.max(seconds, 8)}`, `--rate=${rate}m`]);
       const { result, rpo } = await sampleRpo(p, run);
       await caughtUp(p);

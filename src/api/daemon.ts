@@ -33,8 +33,8 @@ export async function startDaemon(dir: string, options: OpenOptions & { logger: 
   try {
     const api = await buildApp(site, { logger: options.logger });
     const peer = await buildPeerApp(site);
-    await api.listen({ host: config.host, port: config.apiPort });
-    await peer.listen({ host: config.host, port: config.peerPort });
+    await listenOn("API", () => api.listen({ host: config.host, port: config.apiPort }), config.apiPort, dir);
+    await listenOn("site-to-site API", () => peer.listen({ host: config.host, port: config.peerPort }), config.peerPort, dir);
     const apiPort = (api.server.address() as AddressInfo).port;
     const peerPort = (peer.server.address() as AddressInfo).port;
     const hostInUrl = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -56,5 +56,18 @@ export async function startDaemon(dir: string, options: OpenOptions & { logger: 
   } catch (err) {
     await site.close();
     throw err;
+  }
+}
+
+/** A port in use is the commonest start-up failure: say which one and where to change it. */
+async function listenOn(what: string, listen: () => Promise<unknown>, port: number, dir: string): Promise<void> {
+  try {
+    await listen();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EADDRINUSE" && code !== "EACCES") throw err;
+    throw Object.assign(new Error(`cannot listen for the ${what} on port ${port}: ${code === "EADDRINUSE" ? "another process uses it" : "not allowed"}`, { cause: err }), {
+      hint: `stop the other process, or change the port in ${dir}/lifeline.yaml`,
+    });
   }
 }

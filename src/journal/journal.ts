@@ -372,8 +372,10 @@ export class Journal {
   }
 
   #checkViewable(seq: number): void {
-    if (!Number.isSafeInteger(seq) || seq < this.#state.appliedThroughSeq || seq > this.#lastSeq) {
-      throw new PointNotFoundError(`seq ${seq} is not in the journal, which holds ${this.#state.appliedThroughSeq} to ${this.#lastSeq}`, {
+    // While a promotion runs, the replica is on its way to promotingToSeq: nothing older can be shown.
+    const oldest = Math.max(this.#state.appliedThroughSeq, this.#state.promotingToSeq ?? 0);
+    if (!Number.isSafeInteger(seq) || seq < oldest || seq > this.#lastSeq) {
+      throw new PointNotFoundError(`seq ${seq} is not in the journal, which holds ${oldest} to ${this.#lastSeq}`, {
         hint: "pick a seq or checkpoint inside the history window (see `lifeline journal inspect`)",
       });
     }

@@ -93,6 +93,14 @@ export class DirtyBitmap {
     return undefined;
   }
 
+  /** How many consecutive dirty blocks start at `block` (at most `max`); moves the cursor past them. */
+  runFrom(block: number, max: number): number {
+    let n = 1;
+    while (n < max && block + n < this.blocks && this.isDirty(block + n)) n++;
+    this.#cursor = block + n;
+    return n;
+  }
+
   /** The byte range of a block (the last one may be short). */
   range(block: number): { offset: number; length: number } {
     const offset = block * this.blockBytes;

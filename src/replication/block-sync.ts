@@ -15,6 +15,7 @@ import type { DiskState, ProtectedGroup } from "./protected-group.js";
 import { ENTRY_OVERHEAD_BYTES } from "./outgoing-stream.js";
 
 const PARALLEL_READS = 4;
+const MAX_RUN_BYTES = 1024 * 1024;
 const PROGRESS_EVERY_MS = 1000;
 
 export class BlockSync {
@@ -66,14 +67,17 @@ export class BlockSync {
       const next = this.#next();
       if (!next) return;
       const { disk, block } = next;
-      const { offset, length } = disk.bitmap.range(block);
+      // Consecutive dirty blocks go as one record of up to 1 MiB: fewer reads, records and acks.
+      const run = disk.bitmap.runFrom(block, Math.max(1, Math.floor(MAX_RUN_BYTES / disk.bitmap.blockBytes)));
+      const offset = disk.bitmap.range(block).offset;
+      const length = Math.min(run * disk.bitmap.blockBytes, disk.spec.sizeBytes - offset);
       await stream.whenRoom(length + ENTRY_OVERHEAD_BYTES + stream.limitBytes / 2);
       if (this.#stopped) return;
-      // The state may have changed while waiting: leave the block dirty then.
-      if (!disk.bitmap.isDirty(block)) continue;
+      // Blocks cleaned meanwhile (by another worker) are skipped; the rest stay dirty if the state changed.
+      if (!disk.bitmap.anyDirty(offset, length)) continue;
       const admitted = this.#group.beginSync(disk, offset, length);
       if (!admitted) return;
-      disk.bitmap.clearBlock(block);
+      for (let b = block; b < block + run; b++) disk.bitmap.clearBlock(b);
       this.#inFlight++;
       try {
         if (admitted.wait) await admitted.wait;
@@ -83,7 +87,7 @@ export class BlockSync {
         if (zero) admitted.entry.bytes = ENTRY_OVERHEAD_BYTES;
         this.#doneBytes += length;
       } catch (err) {
-        disk.bitmap.markBlock(block);
+        disk.bitmap.mark(offset, length);
         const error = err instanceof Error ? err : new Error(String(err));
         this.#group.events.emit({ type: "error", error, message: `sync read of ${disk.spec.name} at ${offset} failed; the block stays dirty` });
         // The entry has a seq and must be filled: send it as the block's record anyway, it is re-sent later.

@@ -113,6 +113,11 @@ export class Site {
           });
     } catch (err) {
       manager.close();
+      if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+        throw Object.assign(new Error(`cannot listen for NBD (port ${config.nbdPort}) or replication (port ${config.replicationPort}): another process uses it`, { cause: err }), {
+          hint: `stop the other process, or change nbdPort / replicationPort in ${layout.config}`,
+        });
+      }
       throw err;
     }
     const endpoints: SiteEndpoints = {

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
+import { callPeer } from "../../src/site/index.js";
 import { bearer, openTestSite, pair, tempRoot, type TestSite } from "./harness.js";
 
 describe("api-pairing", () => {
@@ -71,5 +72,15 @@ describe("api-pairing", () => {
     assert.equal(r.statusCode, 503);
     assert.equal(r.json().error.code, "peer_unreachable");
     assert.ok(r.json().error.hint);
+  });
+
+  it("the site-to-site API refuses a caller whose certificate is not a paired site's", async () => {
+    // C is paired with B only; A must not take a group definition from it.
+    const def = { name: "evil", protectedSite: "C", recoverySite: "A", settings: { rpoTargetMs: 1, historyMs: 1, journalLimitBytes: 1, checkpointIntervalMs: 1000, bandwidthBytesPerSec: null, priority: "low", compression: true }, vms: [] };
+    await assert.rejects(
+      callPeer(c.site.ctx.identity, { url: a.site.ctx.endpoints.peerUrl, fingerprint: a.site.ctx.identity.fingerprint, method: "PUT", path: "/peer/v1/groups/evil", body: def }),
+      /not one of a paired site/,
+    );
+    assert.equal(a.site.ctx.manager.groups.has("evil"), false);
   });
 });

@@ -92,4 +92,22 @@ describe("site-replication", () => {
     const t3 = image(checkpoints.t3!);
     assert.ok(filled(t3, 0, 0x22) && filled(t3, MiB, 0x33) && filled(t3, 2 * MiB, 0x44));
   });
+
+  it("a VM added with an existing disk file is synced in full, with the group's other disks, to a new journal", async () => {
+    await b.start();
+    const file = path.join(root, "existing.raw");
+    fs.writeFileSync(file, Buffer.alloc(4 * MiB, 0x55));
+    await ok(["vm", "add", "erp", "erp-app", "--disk", `os:4MiB:${file}`, "--dir", dirA]);
+    await protectedAtA();
+    const t4 = JSON.parse(await ok(["checkpoint", "add", "erp", "--tag", "t4", "--json", "--dir", dirA])).id as string;
+    assert.equal(await b.stop(), 0);
+    const image = (disk: string) => {
+      const out = path.join(root, `t4-${disk.replace("/", "-")}.raw`);
+      execFileSync(process.execPath, [path.join(process.cwd(), "bin/lifeline.js"), "journal", "export", path.join(dirB, "data", "erp"), "--disk", disk, "--checkpoint", t4, "--out", out], { stdio: "pipe" });
+      return fs.readFileSync(out);
+    };
+    assert.ok(image("erp-app/os").equals(Buffer.alloc(4 * MiB, 0x55)));
+    const data = image("erp-db/data");
+    assert.ok(data.subarray(0, MiB).every((x) => x === 0x22) && data.subarray(2 * MiB, 3 * MiB).every((x) => x === 0x44));
+  });
 });
