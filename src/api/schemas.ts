@@ -54,3 +54,18 @@ export const CreateTokenBody = z.object({ role: z.enum(ROLES), name: z.string().
 export const TokenParams = z.object({ id: z.string().min(1) });
 export const PairBody = z.object({ token: z.string().min(1), peerHost: z.string().min(1).optional() }).strict();
 export const PeerParams = z.object({ site: Name });
+
+/** A point in a group's journal: latest, a checkpoint id, seq:N, an ISO time, "5.7s ago", tag:NAME. */
+const Point = z.string().min(1).max(200).optional();
+
+export const TestStartBody = z.object({ point: Point }).strict();
+export const TestStopBody = z.object({ result: z.enum(["pass", "fail", "unknown"]).optional(), notes: z.string().max(10_000).optional() }).strict();
+export const FailoverBody = z.object({ point: Point, shutdownSource: z.boolean().optional() }).strict();
+export const RestoreBody = z.object({
+  point: Point,
+  disk: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\/[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "name the disk as VM/DISK"),
+  out: z.string().refine((p) => p.startsWith("/"), "must be an absolute path on the site's machine"),
+}).strict();
+export const TaskParams = z.object({ id: z.string().min(1).max(100) });
+export const TasksQuery = z.object({ all: z.enum(["true", "false"]).optional(), group: Name.optional() });
+export const ReportsQuery = z.object({ group: Name.optional() });

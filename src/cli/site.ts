@@ -9,6 +9,7 @@ import { SITE_NAME, initSite } from "../site/index.js";
 import { registerAdminCommands } from "./client/admin.js";
 import { api, CliError, resolveTarget } from "./client/connection.js";
 import { registerGroupCommands } from "./client/groups.js";
+import { registerRecoveryCommands } from "./client/recovery.js";
 import { makeLogger } from "./log.js";
 import { stopOnSignal } from "./nbd.js";
 
@@ -85,5 +86,6 @@ export function registerSiteCommands(program: Command): void {
     });
 
   registerGroupCommands(program);
+  registerRecoveryCommands(program);
   registerAdminCommands(program);
 }

@@ -46,11 +46,15 @@ export interface Vm {
   disks: Disk[];
 }
 
+/** A group recovered at this site: "uncommitted" until commit or rollback, "committed" until protection is reversed. */
+export type FailoverMark = "none" | "uncommitted" | "committed";
+
 export interface Group extends GroupSettings {
   name: string;
   protectedSite: string;
   recoverySite: string;
   paused: boolean;
+  failover: FailoverMark;
   state: GroupStateName;
   stateReason: string;
   createdAt: number;
@@ -70,6 +74,7 @@ interface GroupRow {
   priority: Priority;
   compression: number;
   paused: number;
+  failover: FailoverMark;
   state: GroupStateName;
   state_reason: string;
   created_at: number;
@@ -113,6 +118,10 @@ export class GroupStore {
 
   setState(name: string, state: GroupStateName, reason: string): void {
     this.#db.prepare("UPDATE groups SET state = ?, state_reason = ? WHERE name = ?").run(state, reason, name);
+  }
+
+  setFailover(name: string, mark: FailoverMark): void {
+    this.#db.prepare("UPDATE groups SET failover = ?, updated_at = ? WHERE name = ?").run(mark, Date.now(), name);
   }
 
   setPaused(name: string, paused: boolean): void {
@@ -189,6 +198,7 @@ export class GroupStore {
       priority: row.priority,
       compression: row.compression === 1,
       paused: row.paused === 1,
+      failover: row.failover,
       state: row.state,
       stateReason: row.state_reason,
       createdAt: row.created_at,

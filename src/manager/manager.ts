@@ -6,6 +6,7 @@ import { AuditLog } from "./audit.js";
 import { type Db, openDatabase } from "./database.js";
 import { EventLog } from "./events.js";
 import { GroupStore } from "./groups.js";
+import { ReportLog, TaskLog } from "./operations.js";
 import { PeerStore } from "./peers.js";
 import { TokenStore } from "./tokens.js";
 
@@ -16,6 +17,8 @@ export class Manager {
   readonly events: EventLog;
   readonly groups: GroupStore;
   readonly peers: PeerStore;
+  readonly tasks: TaskLog;
+  readonly reports: ReportLog;
 
   constructor(db: Db) {
     this.db = db;
@@ -24,6 +27,8 @@ export class Manager {
     this.events = new EventLog(db);
     this.groups = new GroupStore(db);
     this.peers = new PeerStore(db);
+    this.tasks = new TaskLog(db);
+    this.reports = new ReportLog(db);
   }
 
   static open(file: string): Manager {

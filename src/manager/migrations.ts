@@ -109,4 +109,27 @@ export const MIGRATIONS: readonly string[] = [
     detail TEXT NOT NULL
   );
   `,
+  // 2: recovery operations: tasks and their steps, reports, and a group failed over to this site
+  `
+  CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    record TEXT NOT NULL
+  );
+  CREATE INDEX tasks_started ON tasks(started_at);
+
+  CREATE TABLE reports (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    record TEXT NOT NULL
+  );
+
+  ALTER TABLE groups ADD COLUMN failover TEXT NOT NULL DEFAULT 'none' CHECK (failover IN ('none','uncommitted','committed'));
+  `,
 ];

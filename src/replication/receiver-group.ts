@@ -21,7 +21,9 @@ const MAX_WRITE_BYTES = 32 * 1024 * 1024;
 export type ReceiverGroupState =
   | { kind: "closed" }
   | { kind: "ready"; journal: JournalSink }
-  | { kind: "paused"; reason: string; sinceMs: number; retryInMs: number };
+  | { kind: "paused"; reason: string; sinceMs: number; retryInMs: number }
+  /** Replication stopped on purpose (the group failed over here): the journal stays open for recovery, no sender is let in. */
+  | { kind: "held"; journal: JournalSink; reason: string };
 
 export type ReceiverEvent =
   | { type: "paused"; group: string; reason: string; error: Error }
@@ -55,7 +57,22 @@ export class ReceiverGroup {
   }
 
   get journal(): JournalSink | undefined {
-    return this.#state.kind === "ready" ? this.#state.journal : undefined;
+    return this.#state.kind === "ready" || this.#state.kind === "held" ? this.#state.journal : undefined;
+  }
+
+  /** Stops taking the stream (the caller hangs up the sender); appends in flight settle first. */
+  async hold(reason: string): Promise<void> {
+    await this.#lastAppend.catch(() => undefined);
+    const s = this.#state;
+    if (s.kind === "ready") this.#state = { kind: "held", journal: s.journal, reason };
+    else if (s.kind === "held") this.#state = { ...s, reason };
+    else throw new ReceiverPausedError(`group ${this.name} cannot stop replication: it is ${s.kind}`);
+  }
+
+  /** Takes the stream again after `hold`: the sender resumes from the durable seq. */
+  release(): void {
+    const s = this.#state;
+    if (s.kind === "held") this.#state = { kind: "ready", journal: s.journal };
   }
 
   async open(): Promise<void> {
@@ -71,6 +88,7 @@ export class ReceiverGroup {
     const s = this.#state;
     if (s.kind === "paused") throw new ReceiverPausedError(`group ${this.name} is paused: ${s.reason}`, { hint: "it resumes by itself when the journal takes writes again" });
     if (s.kind === "closed") throw new ReceiverPausedError(`group ${this.name} is not open here`);
+    if (s.kind === "held") throw new ReceiverPausedError(`group ${this.name} takes no replication here: ${s.reason}`, { hint: "roll back the failover, or reverse protection, to replicate again" });
     const mine = s.journal.disks;
     const same = disks.length === mine.length && disks.every((d, i) => d.name === mine[i]!.name && d.sizeBytes === mine[i]!.sizeBytes);
     if (!same) {
@@ -122,7 +140,7 @@ export class ReceiverGroup {
     await this.#lastAppend.catch(() => undefined);
     const s = this.#state;
     this.#state = { kind: "closed" };
-    if (s.kind === "ready") await s.journal.close();
+    if (s.kind === "ready" || s.kind === "held") await s.journal.close();
   }
 
   #check(r: StreamRecord): AppendInput {

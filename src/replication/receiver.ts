@@ -50,6 +50,18 @@ export class Receiver {
     return this.#groups.get(name);
   }
 
+  /** Stops replication of a group (a failover): hangs up its sender and refuses it until `release`. */
+  async hold(name: string, reason: string): Promise<void> {
+    const g = this.#groups.get(name);
+    if (!g) throw new ProtocolError(`no group "${name}" here`);
+    await g.hold(reason);
+    this.#active.get(name)?.close(new ReceiverPausedError(`replication stopped: ${reason}`));
+  }
+
+  release(name: string): void {
+    this.#groups.get(name)?.release();
+  }
+
   listen(port: number, host = "127.0.0.1"): Promise<{ port: number }> {
     return new Promise((resolve, reject) => {
       this.#server.once("error", reject);

@@ -7,6 +7,8 @@
  * tests swap in a fake appliance.
  */
 import type { BlockDevice } from "../blockdev/index.js";
+import type { Journal } from "../journal/index.js";
+import type { ExportRegistry } from "../orchestration/index.js";
 
 export interface ApplianceDisk {
   vm: string;
@@ -82,6 +84,16 @@ export type ApplianceEvent =
   | { kind: "storage-full"; group: string; message: string }
   | { kind: "disk-error"; group: string; disk: string; message: string };
 
+/** What recovery operations need of a group at its recovery site. */
+export interface RecoveryAccess {
+  journal: Journal;
+  /** The site's NBD exports, where recovered disks are served. */
+  exports: ExportRegistry;
+  /** Hangs up the group's sender and refuses it (a live failover); appends in flight settle first. */
+  stopReplication(reason: string): Promise<void>;
+  resumeReplication(): void;
+}
+
 export interface Appliance {
   /** Starts protecting (or receiving) a group, or applies a changed spec to one already running. Idempotent. */
   protect(spec: GroupSpec): Promise<void>;
@@ -94,6 +106,8 @@ export interface Appliance {
   listCheckpoints(group: string, filter: CheckpointFilter): Promise<Checkpoint[]>;
   /** The device served as NBD export `name` (`<group>/<vm>/<disk>`), for in-process writers such as the demo's workload. */
   device(name: string): BlockDevice | undefined;
+  /** At the recovery site, for a group received here; undefined elsewhere (and in appliances without journals). */
+  recovery?(group: string): RecoveryAccess | undefined;
   /** Data-path events the manager turns into events and alerts. */
   onEvent(listener: (e: ApplianceEvent) => void): void;
   /** Where NBD clients connect. */

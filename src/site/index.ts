@@ -12,4 +12,5 @@ export { decodePairingToken, encodePairingToken, type PairingToken } from "./pai
 export { callPeer, PeerUnauthenticatedError } from "./peer-client.js";
 export { createGroup, updateGroup, deleteGroup, addVm, removeVm, receiveGroup, dropGroup, applianceSpec, type VmInput, type GroupDefinition } from "./group-ops.js";
 export { groupStatus, refreshStates, addCheckpoint, listCheckpoints, type GroupStatusView } from "./status.js";
+export { Recovery, type Report } from "./recovery.js";
 export { DemoWorkload, type WorkloadTarget } from "./demo-workload.js";

@@ -17,12 +17,14 @@ export class RecoverySide {
   readonly spec: GroupSpec;
   readonly #group: ReceiverGroup;
   readonly #journal: () => Journal | undefined;
+  readonly #receiver: Receiver;
   #link: { up: boolean; reason: string } = { up: false, reason: "waiting for the protected site to connect" };
 
-  private constructor(spec: GroupSpec, group: ReceiverGroup, journal: () => Journal | undefined) {
+  private constructor(spec: GroupSpec, group: ReceiverGroup, journal: () => Journal | undefined, receiver: Receiver) {
     this.spec = spec;
     this.#group = group;
     this.#journal = journal;
+    this.#receiver = receiver;
   }
 
   static async open(spec: GroupSpec, o: { receiver: Receiver; dataDir: string; log: Logger; emit: (e: ApplianceEvent) => void }): Promise<RecoverySide> {
@@ -54,7 +56,20 @@ export class RecoverySide {
     });
     await o.receiver.group(spec.name)?.close();
     const group = await o.receiver.addGroup(spec.name, store);
-    return new RecoverySide(spec, group, () => journal);
+    return new RecoverySide(spec, group, () => journal, o.receiver);
+  }
+
+  /** The open journal (undefined while the receiver reopens it after a failure). */
+  get journal(): Journal | undefined {
+    return this.#journal();
+  }
+
+  stopReplication(reason: string): Promise<void> {
+    return this.#receiver.hold(this.spec.name, reason);
+  }
+
+  resumeReplication(): void {
+    this.#receiver.release(this.spec.name);
   }
 
   canTake(next: GroupSpec): boolean {
@@ -65,13 +80,21 @@ export class RecoverySide {
     this.#link = { up, reason };
   }
 
-  status(): ApplianceGroupStatus {
+  status(exports: string[]): ApplianceGroupStatus {
     const j = this.#journal();
     const state = this.#group.state;
-    const first = j?.checkpoints.list()[0];
+    if (state.kind === "held") return { ...this.#idle(j), link: "none", linkReason: `replication stopped: ${state.reason}`, exports };
     return {
       link: this.#link.up ? "up" : "down",
       ...(this.#link.up ? {} : { linkReason: state.kind === "paused" ? `journal paused: ${state.reason}` : `no replication link from ${this.spec.peer.site}: ${this.#link.reason}` }),
+      ...this.#idle(j),
+      exports,
+    };
+  }
+
+  #idle(j: Journal | undefined): Omit<ApplianceGroupStatus, "link" | "exports"> {
+    const first = j?.checkpoints.list()[0];
+    return {
       sync: { kind: "none" },
       rpoMs: null,
       throughputBytesPerSec: 0,
@@ -80,7 +103,6 @@ export class RecoverySide {
       replicatedWrites: j?.durableSeq ?? 0,
       compressionRatio: 1,
       ...(j ? { journal: { bytes: j.sizeBytes, historyMs: first ? Date.now() - first.timeMs : 0, limitBytes: this.spec.journalLimitBytes } } : {}),
-      exports: [],
     };
   }
 

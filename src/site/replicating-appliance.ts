@@ -9,7 +9,7 @@ import type { BlockDevice } from "../blockdev/index.js";
 import { NbdServer, StaticExports, type Logger } from "../nbd/index.js";
 import { ConflictError } from "../manager/index.js";
 import { Receiver, normalizeFingerprint, type SiteIdentity as ReplicationIdentity } from "../replication/index.js";
-import type { Appliance, ApplianceEvent, ApplianceGroupStatus, Checkpoint, CheckpointFilter, GroupSpec } from "./appliance.js";
+import type { Appliance, ApplianceEvent, ApplianceGroupStatus, Checkpoint, CheckpointFilter, GroupSpec, RecoveryAccess } from "./appliance.js";
 import type { SiteIdentity } from "./identity.js";
 import { ProtectedSide } from "./protected-side.js";
 import { RecoverySide } from "./recovery-side.js";
@@ -123,6 +123,7 @@ export class ReplicatingAppliance implements Appliance {
 
   status(group: string): ApplianceGroupStatus | undefined {
     const side = this.#sides.get(group);
+    if (side instanceof RecoverySide) return side.status(this.#exports.list().filter((n) => n.startsWith(`${group}/`) || n.startsWith(`test/${group}/`)));
     if (side) return side.status();
     if (!this.#specs.has(group)) return undefined;
     return { link: "none", linkReason: "the group has no disks", sync: { kind: "none" }, rpoMs: null, throughputBytesPerSec: 0, queueBytes: 0, replicatedBytes: 0, replicatedWrites: 0, compressionRatio: 1, exports: [] };
@@ -137,6 +138,24 @@ export class ReplicatingAppliance implements Appliance {
   async listCheckpoints(group: string, filter: CheckpointFilter): Promise<Checkpoint[]> {
     const side = this.#sides.get(group);
     return side instanceof RecoverySide ? side.listCheckpoints(filter) : [];
+  }
+
+  recovery(group: string): RecoveryAccess | undefined {
+    const side = this.#sides.get(group);
+    const journal = side instanceof RecoverySide ? side.journal : undefined;
+    if (!side || !(side instanceof RecoverySide) || !journal) return undefined;
+    const { host, port } = this.#nbdAddress;
+    const hostInUri = host.includes(":") ? `[${host}]` : host;
+    return {
+      journal,
+      exports: {
+        add: (exp) => void this.#exports.add(exp),
+        remove: (name) => void this.#exports.remove(name),
+        uri: (name) => `nbd://${hostInUri}:${port}/${name}`,
+      },
+      stopReplication: (reason) => side.stopReplication(reason),
+      resumeReplication: () => side.resumeReplication(),
+    };
   }
 
   device(name: string): BlockDevice | undefined {

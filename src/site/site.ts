@@ -13,6 +13,7 @@ import type { SiteContext, SiteEndpoints } from "./context.js";
 import { siteLayout, writeFileAtomic, type SiteLayout } from "./files.js";
 import { applianceSpec } from "./group-ops.js";
 import { createIdentity, loadIdentity } from "./identity.js";
+import { Recovery } from "./recovery.js";
 import { ReplicatingAppliance } from "./replicating-appliance.js";
 import type { SiteIdentity } from "./identity.js";
 import { fetchRemoteJournals, recordApplianceEvent, refreshStates } from "./status.js";
@@ -83,12 +84,15 @@ export interface ApplianceContext {
 
 export class Site {
   readonly ctx: SiteContext;
+  /** Failover tests, failovers, commits, rollbacks and restores of the groups recovered here. */
+  readonly recovery: Recovery;
   #timer: NodeJS.Timeout | undefined;
   #remoteTimer: NodeJS.Timeout | undefined;
   #remoteBusy = false;
 
   private constructor(ctx: SiteContext) {
     this.ctx = ctx;
+    this.recovery = new Recovery(ctx);
   }
 
   static async open(dir: string, options: OpenOptions): Promise<Site> {
@@ -149,6 +153,7 @@ export class Site {
         this.ctx.manager.events.raise("group-start-failed", g.name, "critical", `group ${g.name} could not be started: ${(err as Error).message}`, g.name);
       }
     }
+    await this.recovery.resume();
     refreshStates(this.ctx);
     this.#timer = setInterval(() => {
       try {

@@ -55,6 +55,8 @@ export function currentState(g: Group, a: ApplianceGroupStatus): GroupState {
     linkReason: a.linkReason,
     sync: a.sync,
     rpoMs: a.rpoMs,
+    testRunning: a.exports.some((e) => e.startsWith(`test/${g.name}/`)),
+    failedOver: g.failover !== "none",
   });
 }
 

@@ -1,0 +1,175 @@
+/**
+ * recovery-cli: two site daemons (separate processes) and the recovery
+ * commands as an operator runs them against the recovery site: a failover
+ * test at a tagged checkpoint read back with nbdcopy, its writes reaching
+ * neither production nor the replica; a second operation refused while one
+ * runs; a live failover to an earlier point, rollback (replication resumes),
+ * failover again, writes by the recovered VM, commit, a restart that serves
+ * the committed disks again; a restore; and SIGKILL of the recovery site in
+ * the middle of a test and of a failover.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Daemon, lifeline, ok, tempDir } from "./harness.js";
+
+const MiB = 1024 * 1024;
+const SIZE = 8 * MiB;
+
+describe("recovery-cli", () => {
+  const root = tempDir();
+  const dirA = path.join(root, "A");
+  const dirB = path.join(root, "B");
+  const a = new Daemon(dirA);
+  const b = new Daemon(dirB);
+  const tags: Record<string, string> = {};
+
+  const nbdA = () => `nbd://127.0.0.1:${a.run.nbd.port}`;
+  const nbdB = () => `nbd://127.0.0.1:${b.run.nbd.port}`;
+  const qemuIo = (uri: string, cmd: string) => execFileSync("qemu-io", ["-f", "raw", "-c", cmd, uri], { stdio: "pipe", timeout: 60_000 }).toString();
+  const copyOut = (uri: string, name: string): Buffer => {
+    const out = path.join(root, `${name}.raw`);
+    execFileSync("nbdcopy", [uri, out], { stdio: "pipe", timeout: 60_000 });
+    return fs.readFileSync(out);
+  };
+  const filled = (buf: Buffer, offset: number, length: number, byte: number) => buf.subarray(offset, offset + length).every((x) => x === byte);
+  /** The image production had at each tagged checkpoint: 1 MiB at 0 of the tag's byte, the rest as before. */
+  const expected = (writes: [number, number][]): Buffer => {
+    const img = Buffer.alloc(SIZE);
+    for (const [offset, byte] of writes) img.fill(byte, offset, offset + MiB);
+    return img;
+  };
+  async function until(what: string, check: () => Promise<boolean>, ms = 60_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const state = async (dir: string) => JSON.parse(await ok(["status", "erp", "--json", "--dir", dir])).state as string;
+  const exportsAt = (uri: string) => execFileSync("nbdinfo", ["--list", "--json", uri], { stdio: "pipe", timeout: 30_000 }).toString();
+  const tag = async (name: string) => (tags[name] = JSON.parse(await ok(["checkpoint", "add", "erp", "--tag", name, "--json", "--dir", dirA])).id);
+
+  before(async () => {
+    for (const [dir, name] of [[dirA, "A"], [dirB, "B"]] as const) {
+      await ok(["site", "init", "--dir", dir, "--name", name, "--api-port", "0", "--nbd-port", "0", "--replication-port", "0"]);
+    }
+    await Promise.all([a.start(), b.start()]);
+    const token = (await ok(["site", "pair-token", "--dir", dirB])).trim();
+    await ok(["pair", "--dir", dirA, "--peer", b.run.apiUrl, "--token", token]);
+    await ok(["group", "create", "erp", "--recovery-site", "B", "--rpo", "10s", "--dir", dirA]);
+    await ok(["vm", "add", "erp", "erp-db", "--disk", `data:${SIZE}`, "--dir", dirA]);
+    await until("erp protected at A", async () => (await state(dirA)) === "protected");
+    qemuIo(`${nbdA()}/erp/erp-db/data`, "write -P 0x11 0 1M");
+    await tag("t1");
+    qemuIo(`${nbdA()}/erp/erp-db/data`, "write -P 0x22 1M 1M");
+    await tag("t2");
+  });
+  after(async () => {
+    await Promise.all([a.stop("SIGKILL"), b.stop("SIGKILL")]);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it("a failover test serves the group at a tagged checkpoint; its writes reach neither production nor the replica", async () => {
+    const out = await ok(["test", "start", "erp", "--point", "tag:t1", "--dir", dirB]);
+    assert.match(out, /test\/erp\/erp-db\/data/);
+    const testUri = `${nbdB()}/test/erp/erp-db/data`;
+    assert.ok(copyOut(testUri, "test-t1").equals(expected([[0, 0x11]])), "the test disk is production at t1");
+    qemuIo(testUri, "write -P 0x99 0 2M");
+    assert.ok(filled(copyOut(testUri, "test-written"), 0, 2 * MiB, 0x99));
+    assert.equal(await state(dirB), "test-running");
+
+    // Replication goes on: a checkpoint taken at A during the test is durable at B.
+    qemuIo(`${nbdA()}/erp/erp-db/data`, "write -P 0x33 2M 1M");
+    await tag("t3");
+    const prod = copyOut(`${nbdA()}/erp/erp-db/data`, "prod-during-test");
+    assert.ok(prod.equals(expected([[0, 0x11], [MiB, 0x22], [2 * MiB, 0x33]])), "production untouched by the test");
+
+    // One operation at a time.
+    const busy = await lifeline(["failover", "erp", "--dir", dirB]);
+    assert.notEqual(busy.code, 0);
+    assert.match(busy.stderr, /busy: a failover test runs/);
+
+    await ok(["test", "stop", "erp", "--result", "pass", "--notes", "booted, app answered", "--dir", dirB]);
+    assert.doesNotMatch(exportsAt(nbdB()), /test\/erp/);
+    const reports = JSON.parse(await ok(["reports", "erp", "--json", "--dir", dirB]));
+    assert.equal(reports.length, 1);
+    assert.equal(reports[0].kind, "test");
+    assert.equal(reports[0].result, "pass");
+    assert.equal(reports[0].notes, "booted, app answered");
+    assert.equal(reports[0].point.checkpointId, tags.t1);
+    const html = path.join(root, "report.html");
+    await ok(["report", reports[0].id, "--html", html, "--dir", dirB]);
+    assert.match(fs.readFileSync(html, "utf8"), /Failover test report: erp/);
+  });
+
+  it("restore writes a disk at a point to an image", async () => {
+    const out = path.join(root, "restored.raw");
+    await ok(["restore", "erp", "erp-db", "data", "--point", "tag:t2", "--out", out, "--dir", dirB]);
+    assert.ok(fs.readFileSync(out).equals(expected([[0, 0x11], [MiB, 0x22]])));
+    const bad = await lifeline(["restore", "erp", "erp-db", "data", "--point", "tag:nope", "--out", out, "--dir", dirB]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /no consistent checkpoint for tag:nope/);
+  });
+
+  it("a live failover to an earlier point, then rollback: replication resumes and nothing is lost", async () => {
+    const nothing = await lifeline(["commit", "erp", "--dir", dirB]);
+    assert.notEqual(nothing.code, 0);
+    assert.match(nothing.stderr, /not failed over/);
+
+    await ok(["failover", "erp", "--point", "tag:t2", "--dir", dirB]);
+    assert.ok(copyOut(`${nbdB()}/erp/erp-db/data`, "failover-t2").equals(expected([[0, 0x11], [MiB, 0x22]])));
+    await until("erp failed over at B", async () => (await state(dirB)) === "failed-over");
+    // The recovery site refuses the stream now: writes at A wait at A.
+    qemuIo(`${nbdA()}/erp/erp-db/data`, "write -P 0x44 3M 1M");
+    await until("A sees the link down", async () => (await state(dirA)) === "link-down");
+
+    await ok(["rollback", "erp", "--dir", dirB]);
+    await until("erp protected again", async () => (await state(dirA)) === "protected");
+    await tag("t4");
+    const out = path.join(root, "t4.raw");
+    await ok(["restore", "erp", "erp-db", "data", "--point", "tag:t4", "--out", out, "--dir", dirB]);
+    assert.ok(fs.readFileSync(out).equals(expected([[0, 0x11], [MiB, 0x22], [2 * MiB, 0x33], [3 * MiB, 0x44]])), "the write made during the failover arrived after rollback");
+    const kinds = JSON.parse(await ok(["reports", "erp", "--json", "--dir", dirB])).map((r: { kind: string; result: string }) => `${r.kind}:${r.result}`);
+    assert.deepEqual(kinds, ["failover:rolled back", "test:pass"]);
+  });
+
+  it("SIGKILL of the recovery site during a test rolls the test back at restart", async () => {
+    await ok(["test", "start", "erp", "--dir", dirB]);
+    await b.stop("SIGKILL");
+    await b.start();
+    assert.doesNotMatch(exportsAt(nbdB()), /test\/erp/);
+    await until("erp protected after the restart", async () => (await state(dirA)) === "protected");
+    await ok(["test", "start", "erp", "--point", "tag:t4", "--dir", dirB]);
+    await ok(["test", "stop", "erp", "--dir", dirB]);
+  });
+
+  it("a failover survives SIGKILL of the recovery site; the recovered VM's writes are kept through commit and restart", async () => {
+    await ok(["failover", "erp", "--point", "tag:t4", "--dir", dirB]);
+    const recovered = () => `${nbdB()}/erp/erp-db/data`;
+    qemuIo(recovered(), "write -P 0x77 4M 1M");
+    qemuIo(recovered(), "flush");
+    await b.stop("SIGKILL");
+    await b.start();
+    const want = expected([[0, 0x11], [MiB, 0x22], [2 * MiB, 0x33], [3 * MiB, 0x44], [4 * MiB, 0x77]]);
+    assert.ok(copyOut(recovered(), "after-kill").equals(want), "served again from the pin and the overlay");
+    assert.equal(await state(dirB), "failed-over");
+
+    await ok(["commit", "erp", "--dir", dirB]);
+    qemuIo(recovered(), "write -P 0x88 5M 1M");
+    want.fill(0x88, 5 * MiB, 6 * MiB);
+    assert.ok(copyOut(recovered(), "committed").equals(want));
+    const again = await lifeline(["test", "start", "erp", "--dir", dirB]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /failed over and committed/);
+
+    assert.equal(await b.stop(), 0);
+    await b.start();
+    assert.ok(copyOut(recovered(), "committed-restart").equals(want), "the committed disk is served after a restart");
+    assert.equal(await state(dirB), "failed-over");
+    const tasks = JSON.parse(await ok(["tasks", "--all", "--json", "--dir", dirB])) as { kind: string; state: string }[];
+    assert.ok(tasks.some((t) => t.kind === "commit" && t.state === "succeeded"));
+  });
+});
