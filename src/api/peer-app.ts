@@ -9,7 +9,7 @@ import Fastify from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { LifelineError, PRIORITIES } from "../manager/index.js";
-import { acceptPairing, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, type Site } from "../site/index.js";
+import { acceptPairing, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, becomeRecoverySite, quiesceForMove, unquiesce, type Site } from "../site/index.js";
 import { installErrorHandling } from "./errors.js";
 import { CheckpointQuery, Name } from "./schemas.js";
 
@@ -92,6 +92,20 @@ export async function buildPeerApp(site: Site) {
   app.get("/peer/v1/groups/:name/status", { schema: { params: z.object({ name: Name }) } }, async (req) => {
     callerSite(req.raw.socket);
     return groupStatus(ctx, ctx.manager.groups.get(req.params.name));
+  });
+  // A move and reverse protection, asked by the group's recovery site.
+  app.post("/peer/v1/groups/:name/quiesce", { schema: { params: z.object({ name: Name }), body: z.object({ tag: z.string().min(1).max(100) }) } }, async (req) =>
+    quiesceForMove(ctx, req.params.name, req.body.tag, callerSite(req.raw.socket)),
+  );
+
+  app.post("/peer/v1/groups/:name/unquiesce", { schema: { params: z.object({ name: Name }) } }, async (req) => {
+    unquiesce(ctx, req.params.name, callerSite(req.raw.socket));
+    return { ok: true };
+  });
+
+  app.post("/peer/v1/groups/:name/reverse", { schema: { params: z.object({ name: Name }), body: Definition } }, async (req) => {
+    await becomeRecoverySite(ctx, req.body, callerSite(req.raw.socket));
+    return { ok: true };
   });
   return app;
 }

@@ -69,3 +69,5 @@ export const RestoreBody = z.object({
 export const TaskParams = z.object({ id: z.string().min(1).max(100) });
 export const TasksQuery = z.object({ all: z.enum(["true", "false"]).optional(), group: Name.optional() });
 export const ReportsQuery = z.object({ group: Name.optional() });
+export const CommitBody = z.object({ reverseProtect: z.boolean().optional() }).strict();
+export const MoveBody = z.object({ reverseProtect: z.boolean().optional() }).strict();

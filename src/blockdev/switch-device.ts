@@ -20,6 +20,7 @@ export class SwitchDevice implements BlockDevice {
   #idle: (() => void) | null = null;
   #tracked: Set<number> | null = null;
   #trackBlockBytes = 64 * 1024;
+  #retired: string | null = null;
 
   constructor(target: BlockDevice) {
     this.#target = target;
@@ -87,6 +88,16 @@ export class SwitchDevice implements BlockDevice {
     for (const go of waiting) go();
   }
 
+  /**
+   * Fails every waiting and later request with `reason` (their clients see an
+   * error, so nothing is acknowledged): for disks whose site stopped serving
+   * them while they were held, e.g. the old production disks after a move.
+   */
+  retire(reason: string): void {
+    this.#retired = reason;
+    this.release();
+  }
+
   /** Starts recording written blocks (of `blockBytes`), forgetting any recorded before. */
   track(blockBytes = 64 * 1024): void {
     this.#trackBlockBytes = blockBytes;
@@ -116,6 +127,7 @@ export class SwitchDevice implements BlockDevice {
 
   async #call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#waiting) await new Promise<void>((resolve) => this.#waiting!.push(resolve));
+    if (this.#retired !== null) throw new BlockDeviceError(`this disk is no longer served here: ${this.#retired}`);
     this.#inflight++;
     try {
       return await fn();

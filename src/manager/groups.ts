@@ -158,6 +158,16 @@ export class GroupStore {
     return this.get(name);
   }
 
+  /** Reverse protection: the group's sites trade roles, its disks live at new paths, and no failover is left open. */
+  reverse(name: string, protectedSite: string, recoverySite: string, vms: Vm[]): Group {
+    this.#db.transaction(() => {
+      this.#db.prepare("UPDATE groups SET protected_site = ?, recovery_site = ?, failover = 'none', updated_at = ? WHERE name = ?").run(protectedSite, recoverySite, Date.now(), name);
+      this.#db.prepare("DELETE FROM vms WHERE group_name = ?").run(name);
+      for (const vm of vms) this.addVm(name, vm, vm.disks);
+    })();
+    return this.get(name);
+  }
+
   addVm(group: string, vm: Omit<Vm, "disks">, disks: Disk[]): Group {
     this.get(group);
     const exists = this.#db.prepare("SELECT 1 FROM vms WHERE group_name = ? AND name = ?").get(group, vm.name);

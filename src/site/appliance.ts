@@ -79,6 +79,7 @@ export type ApplianceEvent =
   | { kind: "bitmap-sync-started"; group: string; reason: string; bytes: number }
   | { kind: "bitmap-sync-ended"; group: string; reason: string }
   | { kind: "stream-overflow"; group: string; message: string }
+  | { kind: "delta-sync"; group: string; comparedBytes: number; differingBytes: number }
   | { kind: "journal-warning"; group: string; bytes: number; limitBytes: number }
   | { kind: "journal-limit"; group: string; historyBeforeMs: number; historyAfterMs: number }
   | { kind: "storage-full"; group: string; message: string }
@@ -106,6 +107,10 @@ export interface Appliance {
   listCheckpoints(group: string, filter: CheckpointFilter): Promise<Checkpoint[]>;
   /** The device served as NBD export `name` (`<group>/<vm>/<disk>`), for in-process writers such as the demo's workload. */
   device(name: string): BlockDevice | undefined;
+  /** At the protected site, for a move: new writes wait, and once the recovery site holds every write a final checkpoint is made durable there. */
+  quiesce?(group: string, tag: string): Promise<Checkpoint>;
+  /** Lets waiting writes go on after a move that did not happen. */
+  unquiesce?(group: string): void;
   /** At the recovery site, for a group received here; undefined elsewhere (and in appliances without journals). */
   recovery?(group: string): RecoveryAccess | undefined;
   /** Data-path events the manager turns into events and alerts. */

@@ -131,7 +131,7 @@ export function applianceSpec(ctx: SiteContext, g: Group): GroupSpec {
   };
 }
 
-function definitionOf(g: Group): GroupDefinition {
+export function definitionOf(g: Group): GroupDefinition {
   const { rpoTargetMs, historyMs, journalLimitBytes, checkpointIntervalMs, bandwidthBytesPerSec, priority, compression } = g;
   return {
     name: g.name,

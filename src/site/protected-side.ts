@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { FileDevice } from "../blockdev/index.js";
+import { FileDevice, SwitchDevice } from "../blockdev/index.js";
 import { UnavailableError } from "../manager/index.js";
 import type { Logger, StaticExports } from "../nbd/index.js";
 import { ProtectedGroup, Sender, type SiteIdentity } from "../replication/index.js";
@@ -22,6 +22,11 @@ import type { ApplianceEvent, ApplianceGroupStatus, Checkpoint, GroupSpec } from
 import { writeFileAtomic } from "./files.js";
 
 const CHECKPOINT_DURABLE_TIMEOUT_MS = 30_000;
+
+/** What synced-disks.json holds when the recovery site has a copy to compare against (after reverse protection). */
+export function deltaMarker(signature: string): string {
+  return `delta ${signature}`;
+}
 
 export function diskSignature(spec: GroupSpec): string {
   return JSON.stringify(spec.disks.map((d) => [`${d.vm}/${d.disk}`, d.sizeBytes]));
@@ -39,14 +44,18 @@ export class ProtectedSide {
   readonly #stores: FileDevice[];
   readonly #exports: StaticExports;
   readonly #names: string[];
+  /** What the exports serve: the splitter devices, behind a gate that a move closes (quiesce). */
+  readonly #gates: SwitchDevice[];
+  #quiesced = false;
 
-  private constructor(spec: GroupSpec, group: ProtectedGroup, sender: Sender | undefined, stores: FileDevice[], exports: StaticExports, names: string[]) {
+  private constructor(spec: GroupSpec, group: ProtectedGroup, sender: Sender | undefined, stores: FileDevice[], exports: StaticExports, names: string[], gates: SwitchDevice[]) {
     this.spec = spec;
     this.#group = group;
     this.#sender = sender;
     this.#stores = stores;
     this.#exports = exports;
     this.#names = names;
+    this.#gates = gates;
   }
 
   static async open(spec: GroupSpec, o: { identity: SiteIdentity; dataDir: string; exports: StaticExports; log: Logger; emit: (e: ApplianceEvent) => void }): Promise<ProtectedSide> {
@@ -66,18 +75,22 @@ export class ProtectedSide {
     const hash = createHash("sha256").update(signature).digest("hex").slice(0, 12);
     const syncedFile = path.join(groupDir, "synced-disks.json");
     const synced = await fs.readFile(syncedFile, "utf8").catch(() => "");
+    // Written by reverse protection: the recovery site already holds a copy of these disks, compare by hash.
+    const delta = synced === deltaMarker(signature);
     const group = await ProtectedGroup.open({
       name: spec.name,
       disks: spec.disks.map((d, i) => ({ name: `${d.vm}/${d.disk}`, store: stores[i]! })),
       checkpointIntervalMs: Math.min(60_000, Math.max(100, spec.checkpointIntervalMs)),
       activityLogFile: path.join(groupDir, `activity-${hash}.log`),
-      initialSync: synced !== signature,
+      initialSync: !delta && synced !== signature,
+      deltaSync: delta,
     });
     group.events.on((e) => {
       if (e.type === "state" && e.to === "streaming") void writeFileAtomic(syncedFile, signature).catch((err: unknown) => o.log.error({ err, group: spec.name }, "cannot record the synced disk set"));
       if (e.type === "state" && e.to === "syncing") o.emit({ kind: "bitmap-sync-started", group: spec.name, reason: e.reason, bytes: e.bytes });
       if (e.type === "state" && e.from === "syncing") o.emit({ kind: "bitmap-sync-ended", group: spec.name, reason: e.reason });
       if (e.type === "overflow") o.emit({ kind: "stream-overflow", group: spec.name, message: e.message });
+      if (e.type === "delta") o.emit({ kind: "delta-sync", group: spec.name, comparedBytes: e.comparedBytes, differingBytes: e.differingBytes });
       if (e.type === "state" || e.type === "overflow" || e.type === "error") o.log.info({ group: spec.name, event: e.type }, e.message);
     });
     let sender: Sender | undefined;
@@ -93,12 +106,15 @@ export class ProtectedSide {
       sender.start();
     }
     const names: string[] = [];
+    const gates: SwitchDevice[] = [];
     for (const d of spec.disks) {
       const name = `${spec.name}/${d.vm}/${d.disk}`;
-      o.exports.add({ name, description: `${spec.name}: VM ${d.vm}, disk ${d.disk}`, device: group.device(`${d.vm}/${d.disk}`) });
+      const gate = new SwitchDevice(group.device(`${d.vm}/${d.disk}`));
+      o.exports.add({ name, description: `${spec.name}: VM ${d.vm}, disk ${d.disk}`, device: gate });
       names.push(name);
+      gates.push(gate);
     }
-    return new ProtectedSide(spec, group, sender, stores, o.exports, names);
+    return new ProtectedSide(spec, group, sender, stores, o.exports, names, gates);
   }
 
   /** True when `next` can be applied to this running group without reopening it. */
@@ -154,8 +170,35 @@ export class ProtectedSide {
     return { id: cp.id, seq, time: cp.timeMs, tag: cp.tag ?? null, consistent: cp.consistent };
   }
 
+  /**
+   * For a move: new writes wait, those in flight finish, and once the
+   * recovery site holds every write (RPO 0) a final checkpoint is taken and
+   * made durable there. The gates stay closed until `unquiesce` or close.
+   */
+  async quiesce(tag: string, timeoutMs = 120_000): Promise<Checkpoint> {
+    this.#quiesced = true;
+    await Promise.all(this.#gates.map((g) => g.hold()));
+    const deadline = Date.now() + timeoutMs;
+    while (this.#group.status().ackedSeq < this.#group.status().lastSeq || this.#group.state.kind !== "streaming") {
+      if (Date.now() > deadline) {
+        this.unquiesce();
+        throw new UnavailableError("not_caught_up", `group ${this.spec.name} did not catch up with ${this.spec.peer.site} within ${timeoutMs / 1000}s (${this.#group.state.kind})`, { hint: "check the link (lifeline status), then try again" });
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.checkpoint(tag);
+  }
+
+  unquiesce(): void {
+    if (!this.#quiesced) return;
+    this.#quiesced = false;
+    for (const g of this.#gates) g.release();
+  }
+
   async close(): Promise<void> {
     for (const n of this.#names) this.#exports.remove(n);
+    // Writes held by a quiesce must never land now: they would change disks the recovery site has taken over.
+    if (this.#quiesced) for (const g of this.#gates) g.retire(`group ${this.spec.name} moved to ${this.spec.peer.site}`);
     await this.#sender?.stop();
     await this.#group.close();
     for (const s of this.#stores) await s.close();

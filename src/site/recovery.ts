@@ -14,6 +14,7 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
+import { SwitchDevice } from "../blockdev/index.js";
 import { PointNotFoundError } from "../journal/index.js";
 import { ConflictError, NotFoundError, UnprocessableError, randomId, type Group, type ReportHead } from "../manager/index.js";
 import {
@@ -32,8 +33,11 @@ import {
   type TaskStore,
   type TestReport,
 } from "../orchestration/index.js";
-import type { RecoveryAccess } from "./appliance.js";
+import type { Checkpoint, RecoveryAccess } from "./appliance.js";
 import type { SiteContext } from "./context.js";
+import { definitionOf } from "./group-ops.js";
+import { callPeer } from "./peer-client.js";
+import { becomeProtectedSite } from "./reverse.js";
 
 export interface Report extends ReportHead {
   by: string;
@@ -50,7 +54,9 @@ export interface Report extends ReportHead {
 
 type Activity =
   | { kind: "test"; test: FailoverTest | undefined; busy: string | undefined }
-  | { kind: "failover"; failover: LiveFailover | undefined; busy: string | undefined; startedAtMs: number };
+  | { kind: "failover"; failover: LiveFailover | undefined; busy: string | undefined; startedAtMs: number }
+  /** Committed: the recovered VMs write to the replica through these devices until protection is reversed. */
+  | { kind: "committed"; devices: Map<string, SwitchDevice>; busy: string | undefined };
 
 export class Recovery {
   readonly #ctx: SiteContext;
@@ -62,7 +68,8 @@ export class Recovery {
 
   /** What runs for a group here, for its state. */
   activity(group: string): "test" | "failover" | undefined {
-    return this.#active.get(group)?.kind;
+    const kind = this.#active.get(group)?.kind;
+    return kind === "committed" ? "failover" : kind;
   }
 
   startTest(name: string, pointText: string | undefined, by: string): Promise<TaskRecord> {
@@ -96,46 +103,151 @@ export class Recovery {
   }
 
   failover(name: string, pointText: string | undefined, by: string, options: { shutdownSource?: boolean } = {}): Promise<TaskRecord> {
-    const { group, access } = this.#recoverable(name);
+    this.#recoverable(name);
     if (options.shutdownSource) {
-      throw new UnprocessableError("not_supported", "--shutdown-source is not supported yet", "stop the protected VMs by hand, wait for RPO 0, then fail over (or use lifeline move)");
+      throw new UnprocessableError("not_supported", "--shutdown-source is not supported yet", "use lifeline move for a planned failover with nothing lost");
     }
     this.#claim(name, { kind: "failover", failover: undefined, busy: "failing over", startedAtMs: Date.now() });
-    const groups = this.#ctx.manager.groups;
-    return this.#run(name, async (store) => {
-      const point = this.#resolve(access, pointText);
-      const control = {
-        stop: async () => {
-          groups.setFailover(name, "uncommitted");
-          await access.stopReplication(`failed over to ${point.label} by ${by}`);
-        },
-        resume: async () => {
-          access.resumeReplication();
-          groups.setFailover(name, "none");
-        },
-      };
-      const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, control);
-      const task = await failover.start(store);
-      if (task.state === "succeeded") {
-        this.#active.set(name, { kind: "failover", failover, busy: undefined, startedAtMs: Date.now() });
-        this.#ctx.manager.events.add({ severity: "warning", kind: "failed-over", group: name, message: `group ${name} failed over to ${point.label} by ${by}: commit or roll back` });
-      } else this.#active.delete(name);
-      return task;
-    });
+    return this.#run(name, (store) => this.#failoverTask(name, pointText, by, store));
   }
 
-  commit(name: string, by: string): Promise<TaskRecord> {
+  async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore): Promise<TaskRecord> {
+    const { group, access } = this.#recoverable(name);
+    const groups = this.#ctx.manager.groups;
+    const point = this.#resolve(access, pointText);
+    const control = {
+      stop: async () => {
+        groups.setFailover(name, "uncommitted");
+        await access.stopReplication(`failed over to ${point.label} by ${by}`);
+      },
+      resume: async () => {
+        access.resumeReplication();
+        groups.setFailover(name, "none");
+      },
+    };
+    const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, control);
+    const task = await failover.start(store);
+    if (task.state === "succeeded") {
+      this.#active.set(name, { kind: "failover", failover, busy: undefined, startedAtMs: Date.now() });
+      this.#ctx.manager.events.add({ severity: "warning", kind: "failed-over", group: name, message: `group ${name} failed over to ${point.label} by ${by}: commit or roll back` });
+    } else this.#active.delete(name);
+    return task;
+  }
+
+  async #commit(name: string, a: Activity & { kind: "failover" }, failover: LiveFailover, by: string, store: TaskStore): Promise<TaskRecord> {
+    const task = await failover.commit(store);
+    a.busy = undefined;
+    if (task.state === "succeeded") {
+      this.#ctx.manager.groups.setFailover(name, "committed");
+      this.#active.set(name, { kind: "committed", devices: new Map(failover.disks.map((d) => [d.exportName, d.device])), busy: undefined });
+      this.#failoverReport(failover, a.startedAtMs, "committed");
+      this.#ctx.manager.events.add({ severity: "info", kind: "failover-committed", group: name, message: `failover of ${name} to ${failover.point.label} committed by ${by}` });
+    }
+    return task;
+  }
+
+  async #reverse(name: string, by: string, store: TaskStore): Promise<TaskRecord> {
+    const a = this.#active.get(name);
+    if (a?.kind !== "committed") throw new ConflictError("not_committed", `group "${name}" has no committed failover here`);
+    a.busy = "reversing protection";
+    const g = this.#ctx.manager.groups.get(name);
+    const old = g.protectedSite;
+    const peer = this.#ctx.manager.peers.get(old);
+    const steps = [
+      {
+        name: `make ${old} the recovery site (its disks become the replica)`,
+        run: async () => {
+          const def = definitionOf({ ...g, protectedSite: this.#ctx.name, recoverySite: old });
+          await callPeer(this.#ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "POST", path: `/peer/v1/groups/${encodeURIComponent(name)}/reverse`, body: def });
+        },
+      },
+      {
+        name: "make the recovered disks production here and replicate them (delta sync)",
+        run: async () => {
+          await becomeProtectedSite(this.#ctx, g, a.devices);
+          return `${a.devices.size} disks protected towards ${old}`;
+        },
+      },
+    ];
+    const task = await runTask(newTask("reverse-protect", name, by, steps.map((s) => s.name)), steps, store);
+    if (task.state === "succeeded") {
+      this.#active.delete(name);
+      this.#ctx.manager.events.add({ severity: "info", kind: "reverse-protected", group: name, message: `group ${name} is protected from ${this.#ctx.name} to ${old} now (by ${by})` });
+    } else a.busy = undefined;
+    return task;
+  }
+
+  commit(name: string, by: string, options: { reverseProtect?: boolean } = {}): Promise<TaskRecord> {
     const { a, failover } = this.#failedOver(name, "commit");
     a.busy = "committing its failover";
     return this.#run(name, async (store) => {
-      const task = await failover.commit(store);
-      a.busy = undefined;
-      if (task.state === "succeeded") {
-        this.#ctx.manager.groups.setFailover(name, "committed");
-        this.#failoverReport(failover, a.startedAtMs, "committed");
-        this.#ctx.manager.events.add({ severity: "info", kind: "failover-committed", group: name, message: `failover of ${name} to ${failover.point.label} committed by ${by}` });
-      }
-      return task;
+      const task = await this.#commit(name, a, failover, by, store);
+      return task.state === "succeeded" && options.reverseProtect ? this.#reverse(name, by, store) : task;
+    });
+  }
+
+  /** After a commit: the recovered disks become production here and the old site keeps the journal. */
+  reverseProtect(name: string, by: string): Promise<TaskRecord> {
+    const a = this.#active.get(name);
+    if (a?.kind !== "committed") throw new ConflictError("not_committed", `group "${name}" has no committed failover here to protect back`, "fail over and commit first");
+    if (a.busy) throw new ConflictError("operation_running", `group "${name}" is busy: ${a.busy}`, "wait for it to end (lifeline tasks)");
+    a.busy = "reversing protection";
+    return this.#run(name, (store) => this.#reverse(name, by, store));
+  }
+
+  /**
+   * A planned move, nothing lost: the protected site's writes wait, every
+   * write reaches this site, a final checkpoint; fail over to it, commit, and
+   * (unless told not to) protect back the other way.
+   */
+  move(name: string, by: string, options: { reverseProtect?: boolean } = {}): Promise<TaskRecord> {
+    const { group } = this.#recoverable(name);
+    const peer = this.#ctx.manager.peers.get(group.protectedSite);
+    const call = <T>(p: string, body: unknown) => callPeer<T>(this.#ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "POST", path: `/peer/v1/groups/${encodeURIComponent(name)}/${p}`, body });
+    this.#claim(name, { kind: "failover", failover: undefined, busy: "moving", startedAtMs: Date.now() });
+    return this.#run(name, async (store) => {
+      let final: Checkpoint | undefined;
+      let ran: TaskRecord | undefined;
+      const sub = async (t: Promise<TaskRecord>, what: string): Promise<string> => {
+        ran = await t;
+        if (ran.state !== "succeeded") throw new Error(`${what} ended ${ran.state}: ${ran.error ?? "see task " + ran.id}`);
+        return `task ${ran.id}`;
+      };
+      const tag = `move-${new Date().toISOString()}`;
+      const steps = [
+        {
+          name: `quiesce ${group.protectedSite} and take the final checkpoint`,
+          run: async () => {
+            final = await call<Checkpoint>("quiesce", { tag });
+            return `checkpoint ${final.id} at seq ${final.seq}: every write of ${group.protectedSite} is here`;
+          },
+          // Never once committed here: the protected site's writes must not go on beside the recovered VMs.
+          undo: async () => {
+            if (this.#ctx.manager.groups.get(name).failover === "none") await call("unquiesce", {});
+          },
+        },
+        {
+          name: "fail over to the final checkpoint",
+          run: () => sub(this.#failoverTask(name, `tag:${tag}`, by, store), "the failover"),
+          undo: async () => {
+            const a = this.#active.get(name);
+            if (a?.kind === "failover" && a.failover) await a.failover.rollback(store);
+          },
+        },
+        {
+          name: "commit",
+          run: () => {
+            const a = this.#active.get(name);
+            if (a?.kind !== "failover" || !a.failover) throw new Error("the failover is not running");
+            return sub(this.#commit(name, a, a.failover, by, store), "the commit");
+          },
+        },
+        ...(options.reverseProtect === false ? [] : [{ name: `protect back to ${group.protectedSite}`, run: () => sub(this.#reverse(name, by, store), "reverse protection") }]),
+      ];
+      const task = newTask("move", name, by, steps.map((s) => s.name));
+      const done = await runTask(task, steps, store);
+      if (done.state !== "succeeded" && this.#active.get(name)?.busy === "moving") this.#active.delete(name);
+      return done;
     });
   }
 
@@ -175,7 +287,7 @@ export class Recovery {
           },
         },
       ], store);
-    }, { slot: false });
+    }, () => {});
   }
 
   /**
@@ -219,12 +331,16 @@ export class Recovery {
 
   /** A committed failover's disks are the replica files now: served read-write, as the recovered VMs use them. */
   #serveCommitted(g: Group, access: RecoveryAccess): void {
+    const devices = new Map<string, SwitchDevice>();
     for (const v of g.vms) {
       for (const d of v.disks) {
-        const device = access.journal.replica(access.journal.disk(`${v.name}/${d.name}`).id);
-        access.exports.add({ name: `${g.name}/${v.name}/${d.name}`, description: `${g.name} recovered here (committed)`, device });
+        const name = `${g.name}/${v.name}/${d.name}`;
+        const device = new SwitchDevice(access.journal.replica(access.journal.disk(`${v.name}/${d.name}`).id));
+        access.exports.add({ name, description: `${g.name} recovered here (committed)`, device });
+        devices.set(name, device);
       }
     }
+    this.#active.set(g.name, { kind: "committed", devices, busy: undefined });
   }
 
   #recoverable(name: string, options: { allowFailedOver?: boolean } = {}): { group: Group; access: RecoveryAccess } {
@@ -249,6 +365,13 @@ export class Recovery {
     this.#active.set(name, activity);
   }
 
+  /** Frees a slot that an operation claimed but could not start (its point did not resolve, …). */
+  #unclaim(name: string): void {
+    const a = this.#active.get(name);
+    if (a && a.kind !== "committed" && a.busy && (a.kind === "test" ? !a.test : !a.failover)) this.#active.delete(name);
+    else if (a) a.busy = undefined;
+  }
+
   #failedOver(name: string, what: string): { a: Activity & { kind: "failover" }; failover: LiveFailover } {
     const group = this.#ctx.manager.groups.get(name);
     const a = this.#active.get(name);
@@ -270,7 +393,7 @@ export class Recovery {
   }
 
   /** Starts `op`, resolving with its task as soon as it is first saved (or with its error). */
-  #run(name: string, op: (store: TaskStore) => Promise<TaskRecord>, options: { slot?: boolean } = {}): Promise<TaskRecord> {
+  #run(name: string, op: (store: TaskStore) => Promise<TaskRecord>, onError: () => void = () => this.#unclaim(name)): Promise<TaskRecord> {
     const tasks = this.#ctx.manager.tasks;
     let started: (t: TaskRecord) => void = () => {};
     const first = new Promise<TaskRecord>((resolve) => (started = resolve));
@@ -282,7 +405,7 @@ export class Recovery {
     };
     const done = Promise.resolve().then(() => op(store));
     done.catch((err: unknown) => {
-      if (options.slot !== false && this.#active.get(name)?.busy) this.#active.delete(name);
+      onError();
       this.#ctx.log.error({ err, group: name }, "recovery operation failed");
     });
     return Promise.race([first, done]);

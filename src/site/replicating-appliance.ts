@@ -140,6 +140,17 @@ export class ReplicatingAppliance implements Appliance {
     return side instanceof RecoverySide ? side.listCheckpoints(filter) : [];
   }
 
+  quiesce(group: string, tag: string): Promise<Checkpoint> {
+    const side = this.#sides.get(group);
+    if (!(side instanceof ProtectedSide)) throw new ConflictError("not_replicating", `group "${group}" does not replicate from this site`);
+    return side.quiesce(tag);
+  }
+
+  unquiesce(group: string): void {
+    const side = this.#sides.get(group);
+    if (side instanceof ProtectedSide) side.unquiesce();
+  }
+
   recovery(group: string): RecoveryAccess | undefined {
     const side = this.#sides.get(group);
     const journal = side instanceof RecoverySide ? side.journal : undefined;

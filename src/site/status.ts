@@ -144,6 +144,9 @@ export function recordApplianceEvent(ctx: SiteContext, e: ApplianceEvent): void 
     case "bitmap-sync-ended":
       ev.add({ severity: "info", kind: e.kind, group: e.group, message: `group ${e.group}: bitmap sync ended (${e.reason})` });
       break;
+    case "delta-sync":
+      ev.add({ severity: "info", kind: e.kind, group: e.group, message: `group ${e.group}: delta sync compared ${formatBytesShort(e.comparedBytes)}; ${formatBytesShort(e.differingBytes)} differ and are sent`, data: { comparedBytes: e.comparedBytes, differingBytes: e.differingBytes } });
+      break;
     case "stream-overflow":
       ev.add({ severity: "warning", kind: e.kind, group: e.group, message: `group ${e.group}: ${e.message}` });
       break;

@@ -9,7 +9,7 @@
  * the middle of a test and of a failover.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -171,5 +171,54 @@ describe("recovery-cli", () => {
     assert.equal(await state(dirB), "failed-over");
     const tasks = JSON.parse(await ok(["tasks", "--all", "--json", "--dir", dirB])) as { kind: string; state: string }[];
     assert.ok(tasks.some((t) => t.kind === "commit" && t.state === "succeeded"));
+  });
+
+  it("reverse protection: the recovered disks are production at B, A keeps the journal, and the delta sync sends only what differs", async () => {
+    await ok(["reverse-protect", "erp", "--dir", dirB]);
+    await until("erp protected from B", async () => {
+      const g = JSON.parse(await ok(["status", "erp", "--json", "--dir", dirB]));
+      return g.role === "protected" && g.state === "protected";
+    });
+    const events = JSON.parse(await ok(["events", "--json", "--dir", dirB])) as { kind: string; data: { differingBytes?: number } }[];
+    const delta = events.find((e) => e.kind === "delta-sync");
+    assert.ok(delta, "a delta sync ran");
+    // A's old production disk lacks the recovered VM's two writes (4M and 5M) and has 0x44 at 3M, as B does: 2 MiB differ.
+    assert.equal(delta.data.differingBytes, 2 * MiB);
+    qemuIo(`${nbdB()}/erp/erp-db/data`, "write -P 0x99 6M 1M");
+    const r1 = JSON.parse(await ok(["checkpoint", "add", "erp", "--tag", "r1", "--json", "--dir", dirB])).id as string;
+    const out = path.join(root, "r1.raw");
+    await ok(["restore", "erp", "erp-db", "data", "--point", r1, "--out", out, "--dir", dirA]);
+    assert.ok(fs.readFileSync(out).equals(copyOut(`${nbdB()}/erp/erp-db/data`, "prod-at-b")), "A's journal holds B's production at r1");
+  });
+
+  it("failback: a move home with the workload running keeps every acknowledged write", async () => {
+    // The workload writes 64 KiB blocks at B while the move runs; what was acknowledged must be at A afterwards.
+    const model = copyOut(`${nbdB()}/erp/erp-db/data`, "before-move");
+    let stop = false;
+    let acked = 0;
+    const writer = (async () => {
+      for (let i = 0; !stop && i < 400; i++) {
+        const offset = (i * 7 % 128) * 64 * 1024;
+        const byte = (i % 200) + 20;
+        const r = await new Promise<boolean>((resolve) =>
+          execFile("qemu-io", ["-f", "raw", "-c", `write -P ${byte} ${offset} 64k`, `${nbdB()}/erp/erp-db/data`], { timeout: 20_000 }, (err) => resolve(!err)),
+        );
+        if (r) {
+          model.fill(byte, offset, offset + 64 * 1024);
+          acked++;
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 500));
+    await ok(["move", "erp", "--dir", dirA]);
+    stop = true;
+    await writer;
+    assert.ok(acked > 0, "the workload wrote during the move");
+    const g = JSON.parse(await ok(["status", "erp", "--json", "--dir", dirA]));
+    assert.equal(g.role, "protected");
+    assert.ok(copyOut(`${nbdA()}/erp/erp-db/data`, "after-move").equals(model), "every acknowledged write is at A");
+    await until("erp protected from A again", async () => (await state(dirA)) === "protected");
+    const moves = JSON.parse(await ok(["tasks", "--all", "--json", "--dir", dirA])) as { kind: string; state: string }[];
+    assert.ok(moves.some((t) => t.kind === "move" && t.state === "succeeded"));
   });
 });

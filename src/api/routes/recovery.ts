@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { Site } from "../../site/index.js";
 import { actorOf } from "../auth.js";
-import { FailoverBody, GroupParams, ReportsQuery, RestoreBody, TaskParams, TasksQuery, TestStartBody, TestStopBody } from "../schemas.js";
+import { CommitBody, FailoverBody, GroupParams, MoveBody, ReportsQuery, RestoreBody, TaskParams, TasksQuery, TestStartBody, TestStopBody } from "../schemas.js";
 
 export function recoveryRoutes(site: Site): FastifyPluginAsyncZod {
   const { recovery, ctx } = site;
@@ -26,9 +26,21 @@ export function recoveryRoutes(site: Site): FastifyPluginAsyncZod {
       return reply.code(202).send(task);
     });
 
-    app.post("/groups/:name/commit", { config: operator, schema: { tags: ["recovery"], summary: "make the failover permanent", params: GroupParams } }, async (req, reply) => {
-      const task = await recovery.commit(req.params.name, actorOf(req));
-      ctx.manager.audit.record(actorOf(req), "failover.commit", req.params.name, { task: task.id });
+    app.post("/groups/:name/commit", { config: operator, schema: { tags: ["recovery"], summary: "make the failover permanent, optionally protecting back", params: GroupParams, body: CommitBody.optional() } }, async (req, reply) => {
+      const task = await recovery.commit(req.params.name, actorOf(req), { reverseProtect: req.body?.reverseProtect ?? false });
+      ctx.manager.audit.record(actorOf(req), "failover.commit", req.params.name, { task: task.id, reverseProtect: req.body?.reverseProtect ?? false });
+      return reply.code(202).send(task);
+    });
+
+    app.post("/groups/:name/reverse", { config: operator, schema: { tags: ["recovery"], summary: "after a commit: protect the group back to its old site (delta sync)", params: GroupParams } }, async (req, reply) => {
+      const task = await recovery.reverseProtect(req.params.name, actorOf(req));
+      ctx.manager.audit.record(actorOf(req), "reverse-protect", req.params.name, { task: task.id });
+      return reply.code(202).send(task);
+    });
+
+    app.post("/groups/:name/move", { config: operator, schema: { tags: ["recovery"], summary: "planned move to this site, nothing lost; protects back unless reverseProtect is false", params: GroupParams, body: MoveBody.optional() } }, async (req, reply) => {
+      const task = await recovery.move(req.params.name, actorOf(req), { reverseProtect: req.body?.reverseProtect ?? true });
+      ctx.manager.audit.record(actorOf(req), "move", req.params.name, { task: task.id, reverseProtect: req.body?.reverseProtect ?? true });
       return reply.code(202).send(task);
     });
 

@@ -120,9 +120,19 @@ export function registerRecoveryCommands(program: Command): void {
         `group ${name} failed over (uncommitted); recovered disks:\n${exported(task)}make it permanent with: lifeline commit ${name}, or undo it with: lifeline rollback ${name}\n`,
       ),
     );
-  wait(clientCommand(program.command("commit <GROUP>").description("make a failover permanent (the VMs keep running)"))).action((name: string, o: WaitOptions) =>
-    operate(o, `${g(name)}/commit`, {}, () => `failover of ${name} committed\n`),
+  wait(clientCommand(program.command("commit <GROUP>").description("make a failover permanent (the VMs keep running)")))
+    .option("--reverse-protect", "then protect the group back to its old site")
+    .action((name: string, o: WaitOptions & { reverseProtect?: boolean }) =>
+      operate(o, `${g(name)}/commit`, o.reverseProtect ? { reverseProtect: true } : {}, () => `failover of ${name} committed${o.reverseProtect ? "; protection reversed (delta sync to the old site)" : ""}\n`),
+    );
+  wait(clientCommand(program.command("reverse-protect <GROUP>").description("after a commit: protect the group back to its old site (delta sync)"))).action((name: string, o: WaitOptions) =>
+    operate(o, `${g(name)}/reverse`, {}, () => `group ${name} is protected from this site now; lifeline status ${name} shows the delta sync\n`),
   );
+  wait(clientCommand(program.command("move <GROUP>").description("planned move to this (the recovery) site with nothing lost")))
+    .option("--no-reverse-protect", "do not protect it back to the old site afterwards")
+    .action((name: string, o: WaitOptions & { reverseProtect?: boolean }) =>
+      operate(o, `${g(name)}/move`, { reverseProtect: o.reverseProtect !== false }, () => `group ${name} moved here${o.reverseProtect !== false ? " and protected back to its old site" : ""}\n`),
+    );
   wait(clientCommand(program.command("rollback <GROUP>").description("undo an uncommitted failover; replication resumes"))).action((name: string, o: WaitOptions) =>
     operate(o, `${g(name)}/rollback`, {}, () => `failover of ${name} rolled back; replication resumes\n`),
   );

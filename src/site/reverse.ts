@@ -1,0 +1,127 @@
+/**
+ * Reverse protection: after a committed failover, the recovered disks become
+ * production at the recovery site, and the old protected site becomes the
+ * recovery site, with its old production disks as the replica of a new
+ * journal. The two copies differ only by what changed since the failover
+ * point, so replication starts with a delta sync (blocks compared by hash,
+ * only those that differ sent) instead of a full copy. Failback is a move
+ * back.
+ *
+ * Files move by rename within the site's data directory (a disk on another
+ * file system is refused with a hint); nothing is copied.
+ *
+ *   old production site (becomeRecoverySite)   new production site (becomeProtectedSite)
+ *   stop protecting, keep the disk files       hold the recovered disks (writes wait)
+ *   new journal; disk files → its replica      close the journal; replica files → production
+ *   receive the group from the other site      protect the group, delta sync marker set
+ *                                              switch the held disks to the splitter, release
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { SwitchDevice } from "../blockdev/index.js";
+import { Journal } from "../journal/index.js";
+import { UnprocessableError, type Group, type Vm } from "../manager/index.js";
+import type { Checkpoint } from "./appliance.js";
+import type { SiteContext } from "./context.js";
+import { applianceSpec, type GroupDefinition } from "./group-ops.js";
+import { deltaMarker, diskSignature } from "./protected-side.js";
+
+/** At the protected site, asked by the recovery site for a move: writes wait, everything reaches it, a final checkpoint. */
+export async function quiesceForMove(ctx: SiteContext, name: string, tag: string, from: string): Promise<Checkpoint> {
+  const g = ctx.manager.groups.get(name);
+  if (g.protectedSite !== ctx.name || g.recoverySite !== from) throw new UnprocessableError("not_reversible", `group ${name} is ${g.protectedSite} → ${g.recoverySite} here; ${from} cannot move it`);
+  if (!ctx.appliance.quiesce) throw new UnprocessableError("not_supported", "this site's appliance cannot quiesce its disks");
+  const cp = await ctx.appliance.quiesce(name, tag);
+  ctx.manager.events.add({ severity: "warning", kind: "quiesced", group: name, message: `group ${name} quiesced for a move to ${from}: writes wait; final checkpoint ${cp.id} at seq ${cp.seq}` });
+  return cp;
+}
+
+export function unquiesce(ctx: SiteContext, name: string, from: string): void {
+  const g = ctx.manager.groups.get(name);
+  if (g.recoverySite !== from) throw new UnprocessableError("not_reversible", `group ${name} is not recovered at ${from}`);
+  ctx.appliance.unquiesce?.(name);
+  ctx.manager.events.add({ severity: "info", kind: "unquiesced", group: name, message: `group ${name}: the move to ${from} did not happen; writes go on` });
+}
+
+/** At the old protected site: the other site protects `def` now; this site keeps its journal. */
+export async function becomeRecoverySite(ctx: SiteContext, def: GroupDefinition, from: string): Promise<void> {
+  const g = ctx.manager.groups.get(def.name);
+  if (g.protectedSite !== ctx.name || g.recoverySite !== from || def.protectedSite !== from || def.recoverySite !== ctx.name) {
+    throw new UnprocessableError("not_reversible", `group ${def.name} is ${g.protectedSite} → ${g.recoverySite} here; ${from} cannot reverse it to ${def.protectedSite} → ${def.recoverySite}`);
+  }
+  const dir = path.join(ctx.layout.data, g.name);
+  await ctx.appliance.unprotect(g.name, { deleteData: false });
+  const disks = g.vms.flatMap((v) => v.disks.map((d) => ({ vm: v.name, ...d })));
+  const journal = path.join(dir, "group.json");
+  if (!(await exists(journal))) {
+    await (await Journal.create(dir, { disks: disks.map((d) => ({ name: `${d.vm}/${d.name}`, sizeBytes: d.sizeBytes })), historyWindowMs: g.historyMs, limitBytes: g.journalLimitBytes })).close();
+  }
+  for (const d of disks) {
+    const replica = path.join(dir, "replica", d.vm, `${d.name}.raw`);
+    if (d.path !== replica && (await exists(d.path))) await moveFile(d.path, replica, `disk ${d.vm}/${d.name}`);
+  }
+  // What the protected side kept (activity logs, the synced disk set) belongs to its old role.
+  for (const f of await fs.readdir(dir)) if (f.startsWith("activity-") || f === "synced-disks.json") await fs.rm(path.join(dir, f), { force: true });
+  const vms: Vm[] = g.vms.map((v) => ({ ...v, disks: v.disks.map((d) => ({ ...d, path: path.join(dir, "replica", v.name, `${d.name}.raw`), existing: false })) }));
+  const next = ctx.manager.groups.reverse(g.name, from, ctx.name, vms);
+  await ctx.appliance.protect(applianceSpec(ctx, next));
+  ctx.manager.audit.record(`site:${from}`, "group.reverse", g.name, { protectedSite: from, recoverySite: ctx.name });
+  ctx.manager.events.add({ severity: "warning", kind: "reverse-protection", group: g.name, message: `group ${g.name} is protected by ${from} now; this site keeps its journal (delta sync against the old production disks)` });
+}
+
+/**
+ * At the site a group was failed over to and committed at: its disks (held
+ * by `devices`, the SwitchDevices the recovered VMs write through) become
+ * the production stores of the group, protected towards its old site.
+ */
+export async function becomeProtectedSite(ctx: SiteContext, g: Group, devices: Map<string, SwitchDevice>): Promise<Group> {
+  const dir = path.join(ctx.layout.data, g.name);
+  const aside = path.join(ctx.layout.data, `.reversed-${g.name}-${Date.now()}`);
+  const access = ctx.appliance.recovery?.(g.name);
+  if (!access) throw new UnprocessableError("no_journal", `group ${g.name} has no journal open here`);
+  await Promise.all([...devices.values()].map((d) => d.hold()));
+  try {
+    // Through the target: the held device itself would make the flush wait for the release.
+    for (const d of devices.values()) await d.target.flush();
+    for (const name of devices.keys()) access.exports.remove(name);
+    await ctx.appliance.unprotect(g.name, { deleteData: false });
+    await fs.rename(dir, aside);
+    const vms: Vm[] = [];
+    for (const v of g.vms) {
+      const disks = [];
+      for (const d of v.disks) {
+        const file = path.join(dir, v.name, `${d.name}.raw`);
+        await moveFile(path.join(aside, "replica", v.name, `${d.name}.raw`), file, `disk ${v.name}/${d.name}`);
+        disks.push({ ...d, path: file, existing: true });
+      }
+      vms.push({ ...v, disks });
+    }
+    const next = ctx.manager.groups.reverse(g.name, ctx.name, g.protectedSite, vms);
+    const spec = applianceSpec(ctx, next);
+    await fs.writeFile(path.join(dir, "synced-disks.json"), deltaMarker(diskSignature(spec)));
+    await fs.rm(aside, { recursive: true, force: true });
+    await ctx.appliance.protect(spec);
+    for (const [name, held] of devices) {
+      const splitter = ctx.appliance.device(name);
+      if (!splitter) throw new Error(`${name} is not served after protecting ${g.name}`);
+      held.switchTo(splitter);
+    }
+    return next;
+  } finally {
+    for (const d of devices.values()) d.release();
+  }
+}
+
+async function moveFile(from: string, to: string, what: string): Promise<void> {
+  await fs.mkdir(path.dirname(to), { recursive: true });
+  try {
+    await fs.rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EXDEV") {
+      throw new UnprocessableError("disk_elsewhere", `${what}: ${from} is on another file system than the site's data`, `move it into ${path.dirname(to)} by hand, or keep disks in the site's data directory`);
+    }
+    throw err;
+  }
+}
+
+const exists = (p: string) => fs.stat(p).then(() => true, () => false);
