@@ -11,7 +11,7 @@ import { z } from "zod";
 import { LifelineError, PRIORITIES } from "../manager/index.js";
 import { acceptPairing, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, becomeRecoverySite, quiesceForMove, unquiesce, type Site } from "../site/index.js";
 import { installErrorHandling } from "./errors.js";
-import { CheckpointQuery, Name } from "./schemas.js";
+import { CheckpointQuery, ComputeBody, Name } from "./schemas.js";
 
 const Card = z.object({
   site: Name,
@@ -34,6 +34,7 @@ const Definition = z.object({
     bandwidthBytesPerSec: z.number().int().positive().nullable(),
     priority: z.enum(PRIORITIES),
     compression: z.boolean(),
+    compute: ComputeBody.default({ driver: "none" }),
   }),
   vms: z.array(z.object({ name: Name, bootOrder: z.number().int(), bootDelayMs: z.number().int(), disks: z.array(z.object({ name: Name, sizeBytes: z.number().int().positive() })) })),
 });

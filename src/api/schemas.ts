@@ -8,6 +8,17 @@ const ms = z.number().int().nonnegative();
 const positiveMs = z.number().int().positive();
 const bytes = z.number().int().positive();
 
+export const ComputeBody = z.object({
+  driver: z.enum(["none", "qemu", "script"]),
+  memoryMiB: z.number().int().min(16).max(1024 * 1024).optional(),
+  cpus: z.number().int().min(1).max(256).optional(),
+  start: z.string().min(1).max(4096).optional(),
+  stop: z.string().min(1).max(4096).optional(),
+  timeoutMs: positiveMs.optional(),
+  testNetwork: z.enum(["none", "isolated"]).optional(),
+  liveBridge: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "a network interface name").optional(),
+}).strict().refine((c) => c.driver !== "script" || (c.start && c.stop), "the script driver needs start and stop commands");
+
 export const GroupSettingsBody = z.object({
   rpoTargetMs: positiveMs.optional(),
   historyMs: positiveMs.optional(),
@@ -16,6 +27,7 @@ export const GroupSettingsBody = z.object({
   bandwidthBytesPerSec: bytes.nullable().optional(),
   priority: z.enum(PRIORITIES).optional(),
   compression: z.boolean().optional(),
+  compute: ComputeBody.optional(),
 }).strict();
 
 export const CreateGroupBody = GroupSettingsBody.extend({ name: Name, recoverySite: Name }).strict();

@@ -11,6 +11,21 @@ import type { GroupStateName } from "./group-state.js";
 export const PRIORITIES = ["high", "medium", "low"] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
+/** How recovered VMs are started (orchestration/compute): which driver, and what it needs. */
+export interface ComputeSettings {
+  driver: "none" | "qemu" | "script";
+  memoryMiB?: number;
+  cpus?: number;
+  /** script driver: the operator's commands, with the VM's disks and network in the environment. */
+  start?: string;
+  stop?: string;
+  timeoutMs?: number;
+  /** Test network: "none" (no NIC, the default) or "isolated" (user-mode networking that reaches nothing outside). */
+  testNetwork?: "none" | "isolated";
+  /** Live network: a bridge to attach recovered VMs to (qemu); user-mode networking without one. */
+  liveBridge?: string;
+}
+
 export interface GroupSettings {
   rpoTargetMs: number;
   historyMs: number;
@@ -19,6 +34,7 @@ export interface GroupSettings {
   bandwidthBytesPerSec: number | null;
   priority: Priority;
   compression: boolean;
+  compute: ComputeSettings;
 }
 
 export const DEFAULT_SETTINGS: GroupSettings = {
@@ -29,6 +45,7 @@ export const DEFAULT_SETTINGS: GroupSettings = {
   bandwidthBytesPerSec: null,
   priority: "medium",
   compression: true,
+  compute: { driver: "none" },
 };
 
 export interface Disk {
@@ -73,6 +90,7 @@ interface GroupRow {
   bandwidth_bytes_per_s: number | null;
   priority: Priority;
   compression: number;
+  compute: string;
   paused: number;
   failover: FailoverMark;
   state: GroupStateName;
@@ -97,11 +115,11 @@ export class GroupStore {
     this.#db
       .prepare(
         `INSERT INTO groups (name, protected_site, recovery_site, rpo_target_ms, history_ms, journal_limit_bytes, checkpoint_interval_ms,
-           bandwidth_bytes_per_s, priority, compression, state, state_reason, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           bandwidth_bytes_per_s, priority, compression, compute, state, state_reason, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(name, protectedSite, recoverySite, settings.rpoTargetMs, settings.historyMs, settings.journalLimitBytes, settings.checkpointIntervalMs,
-        settings.bandwidthBytesPerSec, settings.priority, settings.compression ? 1 : 0, state.state, state.reason, now, now);
+        settings.bandwidthBytesPerSec, settings.priority, settings.compression ? 1 : 0, JSON.stringify(settings.compute), state.state, state.reason, now, now);
     return this.get(name);
   }
 
@@ -110,9 +128,9 @@ export class GroupStore {
     this.#db
       .prepare(
         `UPDATE groups SET rpo_target_ms = ?, history_ms = ?, journal_limit_bytes = ?, checkpoint_interval_ms = ?,
-           bandwidth_bytes_per_s = ?, priority = ?, compression = ?, updated_at = ? WHERE name = ?`,
+           bandwidth_bytes_per_s = ?, priority = ?, compression = ?, compute = ?, updated_at = ? WHERE name = ?`,
       )
-      .run(g.rpoTargetMs, g.historyMs, g.journalLimitBytes, g.checkpointIntervalMs, g.bandwidthBytesPerSec, g.priority, g.compression ? 1 : 0, Date.now(), name);
+      .run(g.rpoTargetMs, g.historyMs, g.journalLimitBytes, g.checkpointIntervalMs, g.bandwidthBytesPerSec, g.priority, g.compression ? 1 : 0, JSON.stringify(g.compute), Date.now(), name);
     return this.get(name);
   }
 
@@ -207,6 +225,7 @@ export class GroupStore {
       bandwidthBytesPerSec: row.bandwidth_bytes_per_s,
       priority: row.priority,
       compression: row.compression === 1,
+      compute: JSON.parse(row.compute) as ComputeSettings,
       paused: row.paused === 1,
       failover: row.failover,
       state: row.state,

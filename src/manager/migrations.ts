@@ -130,6 +130,7 @@ export const MIGRATIONS: readonly string[] = [
     record TEXT NOT NULL
   );
 
+  ALTER TABLE groups ADD COLUMN compute TEXT NOT NULL DEFAULT '{"driver":"none"}';
   ALTER TABLE groups ADD COLUMN failover TEXT NOT NULL DEFAULT 'none' CHECK (failover IN ('none','uncommitted','committed'));
   `,
 ];

@@ -132,12 +132,12 @@ export function applianceSpec(ctx: SiteContext, g: Group): GroupSpec {
 }
 
 export function definitionOf(g: Group): GroupDefinition {
-  const { rpoTargetMs, historyMs, journalLimitBytes, checkpointIntervalMs, bandwidthBytesPerSec, priority, compression } = g;
+  const { rpoTargetMs, historyMs, journalLimitBytes, checkpointIntervalMs, bandwidthBytesPerSec, priority, compression, compute } = g;
   return {
     name: g.name,
     protectedSite: g.protectedSite,
     recoverySite: g.recoverySite,
-    settings: { rpoTargetMs, historyMs, journalLimitBytes, checkpointIntervalMs, bandwidthBytesPerSec, priority, compression },
+    settings: { rpoTargetMs, historyMs, journalLimitBytes, checkpointIntervalMs, bandwidthBytesPerSec, priority, compression, compute },
     vms: g.vms.map((v) => ({ name: v.name, bootOrder: v.bootOrder, bootDelayMs: v.bootDelayMs, disks: v.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes })) })),
   };
 }

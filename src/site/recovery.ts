@@ -21,12 +21,15 @@ import {
   FailoverTest,
   LiveFailover,
   NoneDriver,
+  QemuDriver,
+  ScriptDriver,
   newTask,
   runTask,
   parsePoint,
   recoverAfterRestart,
   resolvePoint,
   restoreDisk,
+  type ComputeDriver,
   type RecoveryGroup,
   type ResolvedPoint,
   type TaskRecord,
@@ -420,10 +423,15 @@ export class Recovery {
         bootOrder: v.bootOrder,
         bootDelayMs: v.bootDelayMs,
         disks: v.disks.map((d) => ({ name: d.name, journalDisk: `${v.name}/${d.name}` })),
-        networkMapping: { test: {}, live: {} },
+        ...(g.compute.memoryMiB ? { memoryMiB: g.compute.memoryMiB } : {}),
+        ...(g.compute.cpus ? { cpus: g.compute.cpus } : {}),
+        networkMapping: {
+          test: (g.compute.testNetwork === "isolated" ? { "isolated-user-net": "on" } : {}) as Record<string, string>,
+          live: (g.compute.liveBridge ? { bridge: g.compute.liveBridge } : {}) as Record<string, string>,
+        },
       })),
       exports: access.exports,
-      driver: new NoneDriver(),
+      driver: driverFor(g),
       workDir: path.join(this.#ctx.layout.dir, "recovery", g.name),
     };
   }
@@ -436,4 +444,11 @@ export class Recovery {
   #report(r: Omit<Report, "id" | "timeMs" | "durationMs">): void {
     this.#ctx.manager.reports.add({ ...r, id: randomId(r.kind), timeMs: r.endedAtMs, durationMs: r.endedAtMs - r.startedAtMs });
   }
+}
+
+function driverFor(g: Group): ComputeDriver {
+  const c = g.compute;
+  if (c.driver === "qemu") return new QemuDriver();
+  if (c.driver === "script") return new ScriptDriver({ start: c.start ?? "", stop: c.stop ?? "", ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}) });
+  return new NoneDriver();
 }

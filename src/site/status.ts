@@ -30,6 +30,7 @@ export interface GroupStatusView {
   journalBytes: number | null;
   journalLimitBytes: number;
   alerts: number;
+  compute: Group["compute"];
   vms: { name: string; bootOrder: number; bootDelayMs: number; disks: { name: string; sizeBytes: number; path: string; export: string | null; uri: string | null }[] }[];
 }
 
@@ -87,6 +88,7 @@ export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
     journalBytes: a.journal?.bytes ?? remote?.journalBytes ?? null,
     journalLimitBytes: g.journalLimitBytes,
     alerts,
+    compute: g.compute,
     vms: g.vms.map((v) => ({
       name: v.name,
       bootOrder: v.bootOrder,

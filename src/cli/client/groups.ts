@@ -15,6 +15,12 @@ interface SettingsOptions extends ClientOptions {
   bandwidth?: string;
   priority?: string;
   compression?: string;
+  compute?: string;
+  vmMemory?: string;
+  vmCpus?: string;
+  computeStart?: string;
+  computeStop?: string;
+  testNetwork?: string;
 }
 
 function settingOptions(cmd: Command): Command {
@@ -25,7 +31,13 @@ function settingOptions(cmd: Command): Command {
     .option("--checkpoint-interval <DURATION>", "automatic checkpoints (default 1s)")
     .option("--bandwidth <RATE>", "bandwidth limit, e.g. 100MB/s, or 'unlimited'")
     .option("--priority <high|medium|low>", "priority (default medium)")
-    .option("--compression <on|off>", "compress the stream (default on)");
+    .option("--compression <on|off>", "compress the stream (default on)")
+    .option("--compute <none|qemu|script>", "how recovered VMs start: none (serve the disks), qemu, or your scripts")
+    .option("--vm-memory <MiB>", "qemu: memory of each recovered VM")
+    .option("--vm-cpus <N>", "qemu: CPUs of each recovered VM")
+    .option("--compute-start <CMD>", "script: the command that starts a VM (its disks' NBD URIs in the environment)")
+    .option("--compute-stop <CMD>", "script: the command that stops it")
+    .option("--test-network <none|isolated>", "a test VM's network: none (default) or isolated user-mode networking");
 }
 
 /** Reads human units into the API's fields; a mistake names its flag. */
@@ -52,6 +64,26 @@ export function settingsBody(o: SettingsOptions): Record<string, unknown> {
     if (s !== "on" && s !== "off") throw new Error(`"${s}" is not on or off`);
     return s === "on";
   }, "compression");
+  const computeFlags = [o.vmMemory, o.vmCpus, o.computeStart, o.computeStop, o.testNetwork];
+  if (o.compute === undefined && computeFlags.some((f) => f !== undefined)) throw new CliError("the compute options need --compute none|qemu|script");
+  if (o.compute !== undefined) {
+    if (!["none", "qemu", "script"].includes(o.compute)) throw new CliError(`--compute "${o.compute}" is not none, qemu or script`);
+    const whole = (flag: string, text: string | undefined) => {
+      if (text === undefined) return undefined;
+      if (!/^\d+$/.test(text)) throw new CliError(`${flag} "${text}" is not a whole number`);
+      return Number(text);
+    };
+    if (o.testNetwork !== undefined && !["none", "isolated"].includes(o.testNetwork)) throw new CliError(`--test-network "${o.testNetwork}" is not none or isolated`);
+    const compute: Record<string, unknown> = { driver: o.compute };
+    const memoryMiB = whole("--vm-memory", o.vmMemory);
+    const cpus = whole("--vm-cpus", o.vmCpus);
+    if (memoryMiB !== undefined) compute.memoryMiB = memoryMiB;
+    if (cpus !== undefined) compute.cpus = cpus;
+    if (o.computeStart !== undefined) compute.start = o.computeStart;
+    if (o.computeStop !== undefined) compute.stop = o.computeStop;
+    if (o.testNetwork !== undefined) compute.testNetwork = o.testNetwork;
+    body.compute = compute;
+  }
   return body;
 }
 
