@@ -8,10 +8,10 @@ import type { TLSSocket } from "node:tls";
 import Fastify from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { LifelineError, PRIORITIES } from "../manager/index.js";
-import { acceptPairing, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, becomeRecoverySite, quiesceForMove, unquiesce, type Site } from "../site/index.js";
+import { LifelineError, PRIORITIES, UnprocessableError } from "../manager/index.js";
+import { acceptPairing, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, becomeRecoverySite, quiesceForMove, unquiesce, runHere, type RecoveryRequest, type Site } from "../site/index.js";
 import { installErrorHandling } from "./errors.js";
-import { CheckpointQuery, ComputeBody, Name } from "./schemas.js";
+import { CheckpointQuery, ComputeBody, Name, ReportsQuery, TaskParams, TasksQuery } from "./schemas.js";
 
 const Card = z.object({
   site: Name,
@@ -38,6 +38,18 @@ const Definition = z.object({
   }),
   vms: z.array(z.object({ name: Name, bootOrder: z.number().int(), bootDelayMs: z.number().int(), disks: z.array(z.object({ name: Name, sizeBytes: z.number().int().positive() })) })),
 });
+
+const Point = z.string().min(1).max(200).optional();
+const RecoveryRequestBody = z.discriminatedUnion("op", [
+  z.object({ op: z.literal("test-start"), group: Name, point: Point }),
+  z.object({ op: z.literal("test-stop"), group: Name, result: z.enum(["pass", "fail", "unknown"]), notes: z.string().max(10_000) }),
+  z.object({ op: z.literal("failover"), group: Name, point: Point, shutdownSource: z.boolean() }),
+  z.object({ op: z.literal("commit"), group: Name, reverseProtect: z.boolean() }),
+  z.object({ op: z.literal("rollback"), group: Name }),
+  z.object({ op: z.literal("reverse-protect"), group: Name }),
+  z.object({ op: z.literal("move"), group: Name, reverseProtect: z.boolean() }),
+  z.object({ op: z.literal("restore"), group: Name, disk: z.string().max(130), point: Point, out: z.string().startsWith("/").optional() }),
+]);
 
 class PeerNotPairedError extends LifelineError {
   constructor(fingerprint: string | undefined) {
@@ -94,6 +106,34 @@ export async function buildPeerApp(site: Site) {
     callerSite(req.raw.socket);
     return groupStatus(ctx, ctx.manager.groups.get(req.params.name));
   });
+  // Recovery operations that an operator asked of the group's protected site, run here at its recovery site.
+  app.post("/peer/v1/recovery", { schema: { body: z.object({ request: RecoveryRequestBody, actor: z.string().max(300) }) } }, async (req, reply) => {
+    const from = callerSite(req.raw.socket);
+    const g = ctx.manager.groups.get(req.body.request.group);
+    if (g.protectedSite !== from) throw new UnprocessableError("group_not_yours", `group "${g.name}" is protected by ${g.protectedSite}, not ${from}`);
+    return reply.code(202).send(await runHere(site.recovery, req.body.request as RecoveryRequest, req.body.actor));
+  });
+
+  app.get("/peer/v1/tasks", { schema: { querystring: TasksQuery } }, async (req) => {
+    callerSite(req.raw.socket);
+    return ctx.manager.tasks.list({ all: req.query.all === "true", ...(req.query.group ? { group: req.query.group } : {}) });
+  });
+
+  app.get("/peer/v1/tasks/:id", { schema: { params: TaskParams } }, async (req) => {
+    callerSite(req.raw.socket);
+    return ctx.manager.tasks.get(req.params.id);
+  });
+
+  app.get("/peer/v1/reports", { schema: { querystring: ReportsQuery } }, async (req) => {
+    callerSite(req.raw.socket);
+    return ctx.manager.reports.list(req.query.group ? { group: req.query.group } : {});
+  });
+
+  app.get("/peer/v1/reports/:id", { schema: { params: TaskParams } }, async (req) => {
+    callerSite(req.raw.socket);
+    return ctx.manager.reports.get(req.params.id);
+  });
+
   // A move and reverse protection, asked by the group's recovery site.
   app.post("/peer/v1/groups/:name/quiesce", { schema: { params: z.object({ name: Name }), body: z.object({ tag: z.string().min(1).max(100) }) } }, async (req) =>
     quiesceForMove(ctx, req.params.name, req.body.tag, callerSite(req.raw.socket)),

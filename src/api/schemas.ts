@@ -76,7 +76,8 @@ export const FailoverBody = z.object({ point: Point, shutdownSource: z.boolean()
 export const RestoreBody = z.object({
   point: Point,
   disk: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\/[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "name the disk as VM/DISK"),
-  out: z.string().refine((p) => p.startsWith("/"), "must be an absolute path on the site's machine"),
+  /** Default: restores/<group>-<vm>-<disk>-<seq>.raw in the site's directory. */
+  out: z.string().refine((p) => p.startsWith("/"), "must be an absolute path on the site's machine").optional(),
 }).strict();
 export const TaskParams = z.object({ id: z.string().min(1).max(100) });
 export const TasksQuery = z.object({ all: z.enum(["true", "false"]).optional(), group: Name.optional() });

@@ -1,6 +1,6 @@
 /** What the site's operations share: who this site is, its stores, its appliance, where it listens. */
 import type { Logger } from "../nbd/index.js";
-import type { Manager } from "../manager/index.js";
+import type { GroupStateName, Manager } from "../manager/index.js";
 import type { Appliance } from "./appliance.js";
 import type { SiteConfig } from "./config.js";
 import type { SiteLayout } from "./files.js";
@@ -24,5 +24,5 @@ export interface SiteContext {
   /** Filled in once the daemon listens (ports may be 0 in the config). */
   endpoints: SiteEndpoints;
   /** What the recovery site last said about the journal of each group protected here. */
-  remoteJournals: Map<string, { historyCoveredMs: number | null; journalBytes: number | null; atMs: number }>;
+  remoteJournals: Map<string, { historyCoveredMs: number | null; journalBytes: number | null; state: GroupStateName; atMs: number }>;
 }

@@ -54,7 +54,7 @@ export async function callPeer<T>(identity: SiteIdentity, call: PeerCall): Promi
           if ((res.statusCode ?? 500) < 300) return resolve(body as T);
           const e = (body as { error?: { code?: string; message?: string; hint?: string } } | undefined)?.error;
           const status = res.statusCode ?? 500;
-          const kind = status === 404 ? "not_found" : status === 409 ? "conflict" : status >= 500 ? "unavailable" : "unprocessable";
+          const kind = status === 400 ? "invalid" : status === 404 ? "not_found" : status === 409 ? "conflict" : status >= 500 ? "unavailable" : "unprocessable";
           reject(new LifelineError(kind, e?.code ?? "peer_error", `site at ${call.url} answered: ${e?.message ?? `HTTP ${status}`}`, { hint: e?.hint }));
         });
       },

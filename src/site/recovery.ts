@@ -270,14 +270,15 @@ export class Recovery {
   }
 
   /** A disk at a point, to a sparse raw image; read-only, so it runs beside anything else. */
-  restore(name: string, vmDisk: string, pointText: string | undefined, outPath: string, by: string): Promise<TaskRecord> {
+  restore(name: string, vmDisk: string, pointText: string | undefined, out: string | undefined, by: string): Promise<TaskRecord> {
     const { group, access } = this.#recoverable(name, { allowFailedOver: true });
     const [vm, disk] = vmDisk.split("/");
     if (!group.vms.some((v) => v.name === vm && v.disks.some((d) => d.name === disk))) {
       throw new NotFoundError("disk", `${name}/${vmDisk}`, `list the group's disks with: lifeline status ${name}`);
     }
-    if (!path.isAbsolute(outPath)) throw new UnprocessableError("invalid_path", `the output path must be absolute, not "${outPath}"`, "the file is written by the site daemon");
     const point = this.#resolve(access, pointText);
+    const outPath = out ?? path.join(this.#ctx.layout.dir, "restores", `${name}-${vm}-${disk}-seq${point.seq}.raw`);
+    if (!path.isAbsolute(outPath)) throw new UnprocessableError("invalid_path", `the output path must be absolute, not "${outPath}"`, "the file is written by the site daemon");
     return this.#run(name, async (store) => {
       const task = newTask("restore", name, by, [`write ${vmDisk} at ${point.label} to ${outPath}`]);
       return runTask(task, [

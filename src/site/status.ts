@@ -47,7 +47,8 @@ const IDLE: ApplianceGroupStatus = {
   exports: [],
 };
 
-export function currentState(g: Group, a: ApplianceGroupStatus): GroupState {
+/** `remote`: the state the group's recovery site last reported (what runs there: a test, a failover). */
+export function currentState(g: Group, a: ApplianceGroupStatus, remote?: GroupStateName): GroupState {
   return deriveGroupState({
     hasDisks: g.vms.some((v) => v.disks.length > 0),
     paused: g.paused,
@@ -56,14 +57,14 @@ export function currentState(g: Group, a: ApplianceGroupStatus): GroupState {
     linkReason: a.linkReason,
     sync: a.sync,
     rpoMs: a.rpoMs,
-    testRunning: a.exports.some((e) => e.startsWith(`test/${g.name}/`)),
-    failedOver: g.failover !== "none",
+    testRunning: a.exports.some((e) => e.startsWith(`test/${g.name}/`)) || remote === "test-running",
+    failedOver: g.failover !== "none" || remote === "failed-over",
   });
 }
 
 export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
   const a = ctx.appliance.status(g.name) ?? IDLE;
-  const s = currentState(g, a);
+  const s = currentState(g, a, remoteState(ctx, g));
   const nbd = ctx.appliance.nbdAddress;
   const alerts = ctx.manager.events.alerts().filter((x) => x.subject === g.name).length;
   const remote = g.protectedSite === ctx.name ? ctx.remoteJournals.get(g.name) : undefined;
@@ -102,6 +103,10 @@ export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
   };
 }
 
+function remoteState(ctx: SiteContext, g: Group): GroupStateName | undefined {
+  return g.protectedSite === ctx.name ? ctx.remoteJournals.get(g.name)?.state : undefined;
+}
+
 /** Asks the recovery site of each group protected here about its journal (history covered, size), for status and metrics. */
 export async function fetchRemoteJournals(ctx: SiteContext): Promise<void> {
   for (const g of ctx.manager.groups.list()) {
@@ -110,7 +115,7 @@ export async function fetchRemoteJournals(ctx: SiteContext): Promise<void> {
     if (!peer) continue;
     try {
       const s = await callPeer<GroupStatusView>(ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "GET", path: `/peer/v1/groups/${encodeURIComponent(g.name)}/status`, timeoutMs: 3000 });
-      ctx.remoteJournals.set(g.name, { historyCoveredMs: s.historyCoveredMs, journalBytes: s.journalBytes, atMs: Date.now() });
+      ctx.remoteJournals.set(g.name, { historyCoveredMs: s.historyCoveredMs, journalBytes: s.journalBytes, state: s.state, atMs: Date.now() });
     } catch (err) {
       ctx.remoteJournals.delete(g.name);
       ctx.log.debug({ group: g.name, err }, "the recovery site did not say how its journal is");
@@ -121,7 +126,7 @@ export async function fetchRemoteJournals(ctx: SiteContext): Promise<void> {
 /** Persists each group's state and applies the events and alerts its changes cause. */
 export function refreshStates(ctx: SiteContext): void {
   for (const g of ctx.manager.groups.list()) {
-    const next = currentState(g, ctx.appliance.status(g.name) ?? IDLE);
+    const next = currentState(g, ctx.appliance.status(g.name) ?? IDLE, remoteState(ctx, g));
     if (next.state === g.state && next.reason === g.stateReason) continue;
     for (const e of stateEffects(g.name, g.state, next)) {
       if (e.do === "event") ctx.manager.events.add({ severity: e.severity, kind: e.kind, group: g.name, message: e.message, data: { state: next.state } });

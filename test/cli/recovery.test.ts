@@ -92,14 +92,18 @@ describe("recovery-cli", () => {
     assert.notEqual(busy.code, 0);
     assert.match(busy.stderr, /busy: a failover test runs/);
 
-    await ok(["test", "stop", "erp", "--result", "pass", "--notes", "booted, app answered", "--dir", dirB]);
+    // Either site takes the command: the protected site forwards it to the recovery site, and lists what ran there.
+    await until("A shows the test running at B", async () => (await state(dirA)) === "test-running");
+    await ok(["test", "stop", "erp", "--result", "pass", "--notes", "booted, app answered", "--dir", dirA]);
     assert.doesNotMatch(exportsAt(nbdB()), /test\/erp/);
-    const reports = JSON.parse(await ok(["reports", "erp", "--json", "--dir", dirB]));
+    const reports = JSON.parse(await ok(["reports", "erp", "--json", "--dir", dirA]));
     assert.equal(reports.length, 1);
     assert.equal(reports[0].kind, "test");
     assert.equal(reports[0].result, "pass");
     assert.equal(reports[0].notes, "booted, app answered");
     assert.equal(reports[0].point.checkpointId, tags.t1);
+    const atA = JSON.parse(await ok(["tasks", "--json", "--dir", dirA])) as { kind: string; state: string }[];
+    assert.ok(atA.some((t) => t.kind === "test-stop" && t.state === "succeeded"), "A lists the tasks that ran at B");
     const html = path.join(root, "report.html");
     await ok(["report", reports[0].id, "--html", html, "--dir", dirB]);
     assert.match(fs.readFileSync(html, "utf8"), /Failover test report: erp/);

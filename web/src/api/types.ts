@@ -153,9 +153,12 @@ export interface Report {
   by: string;
   point: { seq: number; timeMs?: number | null; label: string; checkpointId?: string | null };
   startedAtMs: number;
-  stoppedAtMs: number;
+  /** The site's reports say endedAtMs; the orchestration's TestReport said stoppedAtMs. */
+  stoppedAtMs?: number;
+  endedAtMs?: number;
   durationMs: number;
-  result: "pass" | "fail" | "unknown";
+  /** pass, fail or unknown for a test; committed or rolled back for a failover. */
+  result: string;
   notes: string;
   vms: string[];
 }

@@ -11,11 +11,15 @@ import { dateTime, duration } from "../lib/format";
 import { useLive } from "../state/live";
 import { usePoll } from "../state/poll";
 
-const RESULT: Record<Report["result"], { text: string; tone: string }> = {
+const RESULT: Record<string, { text: string; tone: string }> = {
   pass: { text: "✓ pass", tone: "ok" },
   fail: { text: "✕ fail", tone: "bad" },
   unknown: { text: "? unknown", tone: "idle" },
+  committed: { text: "✓ committed", tone: "ok" },
+  "rolled back": { text: "↶ rolled back", tone: "idle" },
 };
+const KIND: Record<string, string> = { test: "failover test", failover: "live failover" };
+const resultOf = (r: Report) => RESULT[r.result] ?? { text: r.result, tone: "idle" };
 
 export function Reports() {
   const { session, site } = useLive();
@@ -70,7 +74,7 @@ export function Reports() {
             <tbody>
               {list.map((r, i) => (
                 <tr key={r.id ?? i}>
-                  <td>{r.kind ?? "failover test"}</td>
+                  <td>{KIND[r.kind ?? "test"] ?? r.kind}</td>
                   <td>{r.group}</td>
                   <td>{r.by}</td>
                   <td className="nowrap">{dateTime(r.startedAtMs)}</td>
@@ -80,7 +84,7 @@ export function Reports() {
                     {r.point.timeMs ? <div className="muted small">{dateTime(r.point.timeMs)}</div> : null}
                   </td>
                   <td>{r.vms.join(", ")}</td>
-                  <td className={`tone-text tone-${RESULT[r.result].tone}`}>{RESULT[r.result].text}</td>
+                  <td className={`tone-text tone-${resultOf(r).tone}`}>{resultOf(r).text}</td>
                   <td className="notes">{r.notes}</td>
                 </tr>
               ))}
