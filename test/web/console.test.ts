@@ -1,7 +1,8 @@
 /**
  * The web console in a real browser against two real site daemons (A
  * protecting `erp` to B): sign-in, a wrong token refused, the dashboard
- * showing the group, the group page with its timeline and actions, a viewer
+ * showing the group, the group page with its timeline and actions, a failover
+ * test picked on the timeline and run to its report, a viewer
  * seeing no action buttons, a revoked token sent back to sign-in, and the
  * disconnected banner when the daemon stops. Screenshots of each page go to
  * dist/test-artifacts/web (LIFELINE_ARTIFACTS to change). No timings are
@@ -80,7 +81,13 @@ describe("web-console", { skip }, () => {
     await page.context().close();
   });
 
-  it("an action says what it will do; one the site does not offer yet says so", async () => {
+  it("picks a point 10 s back, runs a failover test with its task's progress, stops it with a result, and finds its report", async () => {
+    // The journal must reach 10 s back: wait for a checkpoint that old.
+    for (;;) {
+      const list = JSON.parse(await lifeline(["checkpoints", "erp", "--json", "--dir", a.dir])) as { time: number; consistent: boolean }[];
+      if (list.some((c) => c.consistent && c.time < Date.now() - 12_000)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     const page = await fresh();
     await signIn(page, server.url, operatorToken);
     await page.getByRole("link", { name: "erp" }).click();
@@ -92,20 +99,25 @@ describe("web-console", { skip }, () => {
     const dialog = page.getByRole("dialog");
     await dialog.getByText("isolated").waitFor();
     await screenshot(page, "04-confirm");
-    // Without a token, a route the site has answers 401 and one it lacks 404: which case is this?
-    const offered = (await fetch(`${a.apiUrl}/api/v1/groups/erp/test`, { method: "POST" })).status !== 404;
     await dialog.getByRole("button", { name: "Start test" }).click();
-    if (!offered) {
-      await dialog.getByRole("alert").filter({ hasText: "not available on this site yet" }).waitFor();
-      await dialog.getByRole("button", { name: "Cancel" }).click();
-    } else {
-      // The site runs it (the page moves to Tasks) or refuses with its reason, shown in the dialog.
-      await page.locator('dialog [role="alert"], h1:text-is("Tasks")').first().waitFor();
-      if (await dialog.isVisible()) await dialog.getByRole("button", { name: "Cancel" }).click();
-    }
-    await page.getByRole("link", { name: "Tasks" }).click();
     await page.getByRole("heading", { name: "Tasks" }).waitFor();
+    await page.locator("[data-task]").filter({ hasText: "test-start" }).filter({ hasText: "succeeded" }).first().waitFor();
     await screenshot(page, "05-tasks");
+
+    // Site A shows the test that runs at B.
+    await page.getByRole("link", { name: "Dashboard", exact: true }).click();
+    await page.locator('tr[data-group="erp"] .badge[data-state="test-running"]').waitFor({ timeout: 30_000 });
+    await page.getByRole("link", { name: "erp", exact: true }).click();
+    await page.getByRole("button", { name: "Stop test…" }).click();
+    const stop = page.getByRole("dialog");
+    await stop.getByLabel("pass").check();
+    await stop.getByLabel("Notes").fill("ERP login works; ticket 815");
+    await stop.getByRole("button", { name: "Stop test" }).click();
+    await page.getByRole("heading", { name: "Recovery reports" }).waitFor();
+    const row = page.locator("table.reports tbody tr").filter({ hasText: "ticket 815" });
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? "", /✓ pass/);
+    assert.match((await row.textContent()) ?? "", /\(seq \d+\)/, "the report names the point picked");
     await page.context().close();
   });
 
