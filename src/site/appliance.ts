@@ -83,6 +83,10 @@ export type ApplianceEvent =
   | { kind: "journal-warning"; group: string; bytes: number; limitBytes: number }
   | { kind: "journal-limit"; group: string; historyBeforeMs: number; historyAfterMs: number }
   | { kind: "storage-full"; group: string; message: string }
+  /** The journal at its limit took back a test's pin: the test must stop (a test never holds replication back). */
+  | { kind: "pin-revoked"; group: string; pinKind: string; reason: string }
+  /** The journal at its limit cannot shrink past a failover's pin: it grows until the failover is committed or rolled back. */
+  | { kind: "pin-blocks-limit"; group: string; pinKind: string; seq: number }
   | { kind: "disk-error"; group: string; disk: string; message: string };
 
 /** What recovery operations need of a group at its recovery site. */

@@ -51,6 +51,8 @@ export class RecoverySide {
         j.on((e: JournalEvent) => {
           if (e.type === "limit-warning") o.emit({ kind: "journal-warning", group: spec.name, bytes: e.sizeBytes, limitBytes: e.limitBytes });
           if (e.type === "limit-reached") o.emit({ kind: "journal-limit", group: spec.name, historyBeforeMs: 0, historyAfterMs: 0 });
+          if (e.type === "pin-revoked") o.emit({ kind: "pin-revoked", group: spec.name, pinKind: e.pin.kind, reason: e.reason });
+          if (e.type === "pin-blocks-limit") o.emit({ kind: "pin-blocks-limit", group: spec.name, pinKind: e.pin.kind, seq: e.pin.seq });
         });
       },
     });

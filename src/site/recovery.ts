@@ -67,6 +67,20 @@ export class Recovery {
 
   constructor(ctx: SiteContext) {
     this.#ctx = ctx;
+    ctx.appliance.onEvent((e) => {
+      if (e.kind === "pin-revoked" && e.pinKind === "test") void this.#stopForLimit(e.group, e.reason);
+    });
+  }
+
+  /** The journal took the test's pin back at its limit: stop the test, so its views release the history too. */
+  async #stopForLimit(name: string, reason: string): Promise<void> {
+    const a = this.#active.get(name);
+    if (a?.kind !== "test" || !a.test || a.busy) return;
+    try {
+      await this.stopTest(name, "unknown", `stopped by Lifeline: ${reason}`, "lifeline (journal limit)");
+    } catch (err) {
+      this.#ctx.log.error({ err, group: name }, "the failover test could not be stopped at the journal's limit");
+    }
   }
 
   /** What runs for a group here, for its state. */

@@ -163,6 +163,12 @@ export function recordApplianceEvent(ctx: SiteContext, e: ApplianceEvent): void 
     case "journal-limit":
       ev.raise("journal-limit", e.group, "critical", `group ${e.group}: journal at its limit; history shrunk from ${Math.round(e.historyBeforeMs / 1000)}s to ${Math.round(e.historyAfterMs / 1000)}s`, e.group);
       break;
+    case "pin-revoked":
+      ev.raise("test-stopped-by-limit", e.group, "warning", `group ${e.group}: the journal reached its limit; the failover test is stopped (${e.reason})`, e.group);
+      break;
+    case "pin-blocks-limit":
+      ev.raise("journal-over-limit", e.group, "critical", `group ${e.group}: the journal is at its limit and a ${e.pinKind} at seq ${e.seq} keeps it from shrinking; commit or roll back the failover`, e.group);
+      break;
     case "storage-full":
       ev.raise("storage-full", e.group, "critical", `group ${e.group}: recovery-site storage full: ${e.message}`, e.group);
       break;

@@ -71,3 +71,27 @@ export class Daemon {
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "lifeline-cli-"));
 }
+
+/** Two sites A and B in `root`, started and paired: what most two-site tests begin with. */
+export async function pairedSites(root: string): Promise<{ a: Daemon; b: Daemon; dirA: string; dirB: string }> {
+  const dirA = path.join(root, "A");
+  const dirB = path.join(root, "B");
+  for (const [dir, name] of [[dirA, "A"], [dirB, "B"]] as const) {
+    await ok(["site", "init", "--dir", dir, "--name", name, "--api-port", "0", "--nbd-port", "0", "--replication-port", "0"]);
+  }
+  const a = new Daemon(dirA);
+  const b = new Daemon(dirB);
+  await Promise.all([a.start(), b.start()]);
+  const token = (await ok(["site", "pair-token", "--dir", dirB])).trim();
+  await ok(["pair", "--dir", dirA, "--peer", b.run.apiUrl, "--token", token]);
+  return { a, b, dirA, dirB };
+}
+
+/** Polls `check` until it holds, or fails naming `what`. */
+export async function until(what: string, check: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -13,38 +13,26 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { requireTool } from "../e2e/harness.js";
 import { bootSector } from "../orchestration/boot-sector.js";
-import { Daemon, ok, tempDir } from "./harness.js";
+import { ok, pairedSites, tempDir, until, type Daemon } from "./harness.js";
 
 describe("recovery-boot", () => {
   const root = tempDir();
-  const dirA = path.join(root, "A");
-  const dirB = path.join(root, "B");
-  const a = new Daemon(dirA);
-  const b = new Daemon(dirB);
-  const consoleLog = path.join(dirB, "recovery", "erp", "vms", "erp-app.console.log");
+  let a: Daemon;
+  let b: Daemon;
+  let dirA = "";
+  let dirB = "";
+  const consoleLog = () => path.join(dirB, "recovery", "erp", "vms", "erp-app.console.log");
 
   const writeSector = (marker: string) => {
     const file = path.join(root, "sector.raw");
     fs.writeFileSync(file, bootSector(marker));
     execFileSync("qemu-io", ["-f", "raw", "-c", `write -s ${file} 0 512`, `nbd://127.0.0.1:${a.run.nbd.port}/erp/erp-app/os`], { stdio: "pipe", timeout: 60_000 });
   };
-  async function until(what: string, check: () => Promise<boolean> | boolean, ms = 90_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  const booted = (gen: string) => until(`the console to show ${gen}`, () => fs.existsSync(consoleLog) && fs.readFileSync(consoleLog, "utf8").includes(gen));
+  const booted = (gen: string) => until(`the console to show ${gen}`, () => fs.existsSync(consoleLog()) && fs.readFileSync(consoleLog(), "utf8").includes(gen), 90_000);
 
   before(async () => {
     requireTool("qemu-system-x86_64");
-    for (const [dir, name] of [[dirA, "A"], [dirB, "B"]] as const) {
-      await ok(["site", "init", "--dir", dir, "--name", name, "--api-port", "0", "--nbd-port", "0", "--replication-port", "0"]);
-    }
-    await Promise.all([a.start(), b.start()]);
-    const token = (await ok(["site", "pair-token", "--dir", dirB])).trim();
-    await ok(["pair", "--dir", dirA, "--peer", b.run.apiUrl, "--token", token]);
+    ({ a, b, dirA, dirB } = await pairedSites(root));
     await ok(["group", "create", "erp", "--recovery-site", "B", "--compute", "qemu", "--vm-memory", "64", "--dir", dirA]);
     await ok(["vm", "add", "erp", "erp-app", "--disk", "os:1MiB", "--dir", dirA]);
     await until("erp protected", async () => JSON.parse(await ok(["status", "erp", "--json", "--dir", dirA])).state === "protected");
@@ -66,7 +54,7 @@ describe("recovery-boot", () => {
     const task = JSON.parse(await ok(["tasks", "--json", "--dir", dirB]))[0];
     assert.match(task.steps.at(-1).detail, /1 VMs started \(qemu\)/);
     await ok(["test", "stop", "erp", "--result", "pass", "--dir", dirB]);
-    fs.rmSync(consoleLog, { force: true });
+    fs.rmSync(consoleLog(), { force: true });
   });
 
   it("a live failover boots the later point; rollback stops the VM and replication resumes", async () => {

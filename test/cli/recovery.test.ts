@@ -13,17 +13,17 @@ import { execFile, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Daemon, lifeline, ok, tempDir } from "./harness.js";
+import { lifeline, ok, pairedSites, tempDir, until, type Daemon } from "./harness.js";
 
 const MiB = 1024 * 1024;
 const SIZE = 8 * MiB;
 
 describe("recovery-cli", () => {
   const root = tempDir();
-  const dirA = path.join(root, "A");
-  const dirB = path.join(root, "B");
-  const a = new Daemon(dirA);
-  const b = new Daemon(dirB);
+  let a: Daemon;
+  let b: Daemon;
+  let dirA = "";
+  let dirB = "";
   const tags: Record<string, string> = {};
 
   const nbdA = () => `nbd://127.0.0.1:${a.run.nbd.port}`;
@@ -41,24 +41,12 @@ describe("recovery-cli", () => {
     for (const [offset, byte] of writes) img.fill(byte, offset, offset + MiB);
     return img;
   };
-  async function until(what: string, check: () => Promise<boolean>, ms = 60_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
   const state = async (dir: string) => JSON.parse(await ok(["status", "erp", "--json", "--dir", dir])).state as string;
   const exportsAt = (uri: string) => execFileSync("nbdinfo", ["--list", "--json", uri], { stdio: "pipe", timeout: 30_000 }).toString();
   const tag = async (name: string) => (tags[name] = JSON.parse(await ok(["checkpoint", "add", "erp", "--tag", name, "--json", "--dir", dirA])).id);
 
   before(async () => {
-    for (const [dir, name] of [[dirA, "A"], [dirB, "B"]] as const) {
-      await ok(["site", "init", "--dir", dir, "--name", name, "--api-port", "0", "--nbd-port", "0", "--replication-port", "0"]);
-    }
-    await Promise.all([a.start(), b.start()]);
-    const token = (await ok(["site", "pair-token", "--dir", dirB])).trim();
-    await ok(["pair", "--dir", dirA, "--peer", b.run.apiUrl, "--token", token]);
+    ({ a, b, dirA, dirB } = await pairedSites(root));
     await ok(["group", "create", "erp", "--recovery-site", "B", "--rpo", "10s", "--dir", dirA]);
     await ok(["vm", "add", "erp", "erp-db", "--disk", `data:${SIZE}`, "--dir", dirA]);
     await until("erp protected at A", async () => (await state(dirA)) === "protected");
@@ -126,9 +114,9 @@ describe("recovery-cli", () => {
     await ok(["failover", "erp", "--point", "tag:t2", "--dir", dirB]);
     assert.ok(copyOut(`${nbdB()}/erp/erp-db/data`, "failover-t2").equals(expected([[0, 0x11], [MiB, 0x22]])));
     await until("erp failed over at B", async () => (await state(dirB)) === "failed-over");
-    // The recovery site refuses the stream now: writes at A wait at A.
+    // The recovery site refuses the stream now: writes at A wait at A, and A says where the group runs.
     qemuIo(`${nbdA()}/erp/erp-db/data`, "write -P 0x44 3M 1M");
-    await until("A sees the link down", async () => (await state(dirA)) === "link-down");
+    await until("A shows the group failed over", async () => (await state(dirA)) === "failed-over");
 
     await ok(["rollback", "erp", "--dir", dirB]);
     await until("erp protected again", async () => (await state(dirA)) === "protected");
