@@ -87,11 +87,16 @@ export class FileDevice implements BlockDevice {
     try {
       fd = await fsOpen(path, readOnly ? "r" : "r+");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || readOnly) throw fromSystemError(err, `open ${path}`);
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fromSystemError(err, `open ${path}`);
       if (options.sizeBytes === undefined) {
         throw new BlockDeviceError(`${path} does not exist`, { hint: "give a size to create it, e.g. PATH:10GiB" });
       }
       fd = await create(path, options.sizeBytes);
+      if (readOnly) {
+        // A read-only disk made now is all zeroes: made writable, then opened as asked.
+        fs.closeSync(fd);
+        fd = await fsOpen(path, "r");
+      }
     }
     try {
       const stat = fs.fstatSync(fd);

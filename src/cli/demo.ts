@@ -1,48 +1,45 @@
 /**
- * `lifeline demo` (what `npm start` runs). Until the two-site demo exists, it
- * serves a demo disk over NBD and says how to attach it.
+ * `lifeline demo` (what `npm start` runs): two sites on this machine, A
+ * protecting group `erp` to B, with a workload writing to its disks; the
+ * console, the API and the NBD URIs printed, with commands to try. Ctrl-C
+ * stops both sites cleanly; running it again resumes where it was.
  */
-import type { Command } from "commander";
-import fs from "node:fs";
 import path from "node:path";
-import { FileDevice } from "../blockdev/index.js";
-import { NbdServer, StaticExports } from "../nbd/index.js";
+import type { Command } from "commander";
+import { startDemo } from "../api/index.js";
+import { CliError } from "./client/connection.js";
 import { makeLogger } from "./log.js";
 import { stopOnSignal } from "./nbd.js";
 
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("run the demo on this machine (what `npm start` runs)")
-    .option("--dir <DIR>", "where the demo keeps its data", "demo-data")
-    .option("--port <PORT>", "NBD port", "10809")
-    .action(async (opts: { dir: string; port: string }) => {
-      const log = makeLogger();
-      fs.mkdirSync(opts.dir, { recursive: true });
-      const file = path.resolve(opts.dir, "demo-disk.raw");
-      const device = await FileDevice.open(file, fs.existsSync(file) ? {} : { sizeBytes: 1024 ** 3 });
-      const exports = new StaticExports().add({ name: "demo", description: "Lifeline demo disk", device });
-      const server = new NbdServer({ exports, logger: log });
-      const { port } = await server.listen(Number(opts.port));
-      const uri = `nbd://127.0.0.1:${port}/demo`;
+    .description("run the two-site demo on this machine (what `npm start` runs)")
+    .option("--dir <DIR>", "where the demo keeps its sites (DIR/A and DIR/B)", "demo-data")
+    .option("--base-port <N>", "ports for a new demo: A's API at N (peer N+1, NBD N+2, replication N+3), B's at N+10… (default: A 8080/8081/10809/9440, B 8090/8091/10819/9450)")
+    .action(async (opts: { dir: string; basePort?: string }) => {
+      // The demo's own log lines would bury its banner: warnings and errors only, unless asked.
+      const log = makeLogger(process.env.LIFELINE_LOG ?? "warn");
+      const dir = path.resolve(opts.dir);
+      const base = opts.basePort === undefined ? undefined : Number(opts.basePort);
+      if (base !== undefined && (!Number.isInteger(base) || base < 1024 || base > 65_500)) throw new CliError(`--base-port "${opts.basePort}" is not a port from 1024 to 65500`);
+      const at = (n: number) => ({ api: n, peer: n + 1, nbd: n + 2, replication: n + 3 });
+      const demo = await startDemo({ dir, logger: log, ...(base !== undefined ? { ports: { A: at(base), B: at(base + 10) } } : {}) });
+      const dirA = path.relative(process.cwd(), path.join(dir, "A")) || ".";
+      const dirB = path.relative(process.cwd(), path.join(dir, "B")) || ".";
       process.stdout.write(
-        [
-          "",
-          `Lifeline is serving a 1 GiB demo disk (${file}) at ${uri}`,
-          "",
-          "Try, from another terminal:",
-          `  nbdinfo ${uri}`,
-          `  qemu-io -f raw -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M' ${uri}`,
-          `  fio --name=demo --ioengine=nbd --uri=${uri} --rw=randwrite --bs=4k --iodepth=32 --size=256M --runtime=10 --time_based`,
-          `  qemu-system-x86_64 -m 1G -drive file=${uri},format=raw,if=virtio ...`,
-          "",
-          "Ctrl-C stops it.",
-          "",
-        ].join("\n"),
+        demo.banner() +
+          [
+            `Console: ${demo.a.run.apiUrl}/ (site A) and ${demo.b.run.apiUrl}/ (site B); sign in with the admin token above.`,
+            "",
+            "Recovery, from another terminal (npx lifeline … in this folder):",
+            `  lifeline test start erp --point "10s ago" --dir ${dirB}     # a failover test; production untouched`,
+            `  lifeline test stop erp --result pass --dir ${dirB}          # and its report: lifeline reports --dir ${dirB}`,
+            `  lifeline move erp --dir ${dirB}                             # planned move to B, nothing lost; protected back to A`,
+            `  lifeline move erp --dir ${dirA}                             # and home again`,
+            "",
+          ].join("\n"),
       );
-      await stopOnSignal(async () => {
-        await server.close();
-        await device.close();
-      });
+      await stopOnSignal(() => demo.stop());
     });
 }

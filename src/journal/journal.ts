@@ -137,6 +137,17 @@ export class Journal {
     return journal;
   }
 
+  /**
+   * The group's history window or size limit changed: kept in group.json and
+   * in force at once (a smaller window or limit promotes on the next check).
+   */
+  async configure(settings: { historyWindowMs?: number; limitBytes?: number }): Promise<void> {
+    if (settings.historyWindowMs !== undefined) this.config.historyWindowMs = settings.historyWindowMs;
+    if (settings.limitBytes !== undefined) this.config.limitBytes = settings.limitBytes;
+    if (!this.readOnly) await files.writeGroupConfig(this.dir, this.config);
+    this.#limits.check(this.sizeBytes);
+  }
+
   get disks(): files.DiskInfo[] {
     return this.config.disks;
   }

@@ -82,7 +82,10 @@ export type ApplianceEvent =
   | { kind: "delta-sync"; group: string; comparedBytes: number; differingBytes: number }
   | { kind: "journal-warning"; group: string; bytes: number; limitBytes: number }
   | { kind: "journal-limit"; group: string; historyBeforeMs: number; historyAfterMs: number }
-  | { kind: "storage-full"; group: string; message: string }
+  /** The recovery site's journal failed and replication of the group paused; `full` when for lack of space. */
+  | { kind: "storage-full"; group: string; message: string; full: boolean }
+  | { kind: "storage-resumed"; group: string; pausedMs: number }
+  | { kind: "journal-under-limit"; group: string; bytes: number; limitBytes: number }
   /** The journal at its limit took back a test's pin: the test must stop (a test never holds replication back). */
   | { kind: "pin-revoked"; group: string; pinKind: string; reason: string }
   /** The journal at its limit cannot shrink past a failover's pin: it grows until the failover is committed or rolled back. */

@@ -22,6 +22,7 @@ import type { ApplianceEvent, ApplianceGroupStatus, Checkpoint, GroupSpec } from
 import { writeFileAtomic } from "./files.js";
 
 const CHECKPOINT_DURABLE_TIMEOUT_MS = 30_000;
+const CLOSE_DRAIN_MS = 5_000;
 
 /** What synced-disks.json holds when the recovery site has a copy to compare against (after reverse protection). */
 export function deltaMarker(signature: string): string {
@@ -122,7 +123,7 @@ export class ProtectedSide {
     return restartKey(next) === restartKey(this.spec);
   }
 
-  retune(next: GroupSpec): void {
+  async retune(next: GroupSpec): Promise<void> {
     this.#sender?.setBandwidthLimit(next.bandwidthBytesPerSec ?? undefined);
   }
 
@@ -199,6 +200,11 @@ export class ProtectedSide {
     for (const n of this.#names) this.#exports.remove(n);
     // Writes held by a quiesce must never land now: they would change disks the recovery site has taken over.
     if (this.#quiesced) for (const g of this.#gates) g.retire(`group ${this.spec.name} moved to ${this.spec.peer.site}`);
+    // A clean stop lets the stream drain (briefly), so the activity log cools and a restart resyncs nothing.
+    const deadline = Date.now() + CLOSE_DRAIN_MS;
+    while (this.#sender && this.#group.status().ackedSeq < this.#group.status().lastSeq && this.#group.state.kind === "streaming" && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await this.#sender?.stop();
     await this.#group.close();
     for (const s of this.#stores) await s.close();

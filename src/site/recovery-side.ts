@@ -45,12 +45,23 @@ export class RecoverySide {
       await (await Journal.create(dir, { disks, historyWindowMs: spec.historyMs, limitBytes: spec.journalLimitBytes })).close();
     }
     let journal: Journal | undefined;
+    /** The history covered when the limit was reached: the alert says how far the early promotion shrank it. */
+    let atLimit: { historyBeforeMs: number } | undefined;
+    const history = (j: Journal) => {
+      const first = j.checkpoints.list()[0];
+      return first ? Date.now() - first.timeMs : 0;
+    };
     const store = journalStore(dir, {
       onOpen: (j) => {
         journal = j;
         j.on((e: JournalEvent) => {
           if (e.type === "limit-warning") o.emit({ kind: "journal-warning", group: spec.name, bytes: e.sizeBytes, limitBytes: e.limitBytes });
-          if (e.type === "limit-reached") o.emit({ kind: "journal-limit", group: spec.name, historyBeforeMs: 0, historyAfterMs: 0 });
+          if (e.type === "limit-reached") atLimit = { historyBeforeMs: history(j) };
+          if (e.type === "promoted" && atLimit) {
+            o.emit({ kind: "journal-limit", group: spec.name, historyBeforeMs: atLimit.historyBeforeMs, historyAfterMs: history(j) });
+            atLimit = undefined;
+          }
+          if (e.type === "limit-cleared") o.emit({ kind: "journal-under-limit", group: spec.name, bytes: e.sizeBytes, limitBytes: e.limitBytes });
           if (e.type === "pin-revoked") o.emit({ kind: "pin-revoked", group: spec.name, pinKind: e.pin.kind, reason: e.reason });
           if (e.type === "pin-blocks-limit") o.emit({ kind: "pin-blocks-limit", group: spec.name, pinKind: e.pin.kind, seq: e.pin.seq });
         });
@@ -72,6 +83,11 @@ export class RecoverySide {
 
   resumeReplication(): void {
     this.#receiver.release(this.spec.name);
+  }
+
+  /** The group's history window or journal limit changed. */
+  async retune(next: GroupSpec): Promise<void> {
+    await this.#journal()?.configure({ historyWindowMs: next.historyMs, limitBytes: next.journalLimitBytes });
   }
 
   canTake(next: GroupSpec): boolean {

@@ -55,6 +55,9 @@ export interface Report extends ReportHead {
   exports: string[];
 }
 
+/** A failover test running longer than this raises an alert: tests hold journal history and overlays grow. */
+export const TEST_TOO_LONG_MS = 4 * 3_600_000;
+
 type Activity =
   | { kind: "test"; test: FailoverTest | undefined; busy: string | undefined }
   | { kind: "failover"; failover: LiveFailover | undefined; busy: string | undefined; startedAtMs: number }
@@ -87,6 +90,20 @@ export class Recovery {
   activity(group: string): "test" | "failover" | undefined {
     const kind = this.#active.get(group)?.kind;
     return kind === "committed" ? "failover" : kind;
+  }
+
+  /** Raises (and, once the test ends, clears) an alert for each test running longer than `limitMs`. */
+  checkLongTests(nowMs = Date.now(), limitMs = TEST_TOO_LONG_MS): void {
+    const events = this.#ctx.manager.events;
+    for (const g of this.#ctx.manager.groups.list()) {
+      const a = this.#active.get(g.name);
+      const test = a?.kind === "test" ? a.test : undefined;
+      if (test && nowMs - test.startedAtMs > limitMs) {
+        events.raise("test-too-long", g.name, "warning", `group ${g.name}: a failover test has run for ${Math.round((nowMs - test.startedAtMs) / 60_000)} min (started by ${test.by}); stop it with lifeline test stop ${g.name}`, g.name);
+      } else if (!test) {
+        events.clear("test-too-long", g.name, `group ${g.name}: the long failover test ended`, g.name);
+      }
+    }
   }
 
   startTest(name: string, pointText: string | undefined, by: string): Promise<TaskRecord> {

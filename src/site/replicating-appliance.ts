@@ -56,7 +56,10 @@ export class ReplicatingAppliance implements Appliance {
         if (side instanceof RecoverySide) side.setLink(e.state === "open", e.reason);
         o.logger.info({ group: e.group, peer: e.peer, reason: e.reason }, `replication connection ${e.state}`);
       } else if (e.type === "paused") {
-        this.#emit({ kind: "storage-full", group: e.group, message: e.reason });
+        const code = (e.error as NodeJS.ErrnoException).code ?? ((e.error.cause as NodeJS.ErrnoException | undefined)?.code);
+        this.#emit({ kind: "storage-full", group: e.group, message: e.reason, full: code === "ENOSPC" || code === "EDQUOT" || /ENOSPC|EDQUOT|no space/i.test(e.reason) });
+      } else if (e.type === "resumed") {
+        this.#emit({ kind: "storage-resumed", group: e.group, pausedMs: e.pausedMs });
       } else if (e.type === "refused") {
         o.logger.warn({ peer: e.peer, reason: e.reason }, "replication connection refused");
       }
@@ -91,7 +94,7 @@ export class ReplicatingAppliance implements Appliance {
       const side = this.#sides.get(spec.name);
       const sameRole = side && (side instanceof ProtectedSide ? "protected" : "recovery") === spec.role;
       if (side && sameRole && side.canTake(spec)) {
-        if (side instanceof ProtectedSide) side.retune(spec);
+        await side.retune(spec);
         return;
       }
       if (side) {

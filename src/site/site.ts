@@ -158,6 +158,7 @@ export class Site {
     this.#timer = setInterval(() => {
       try {
         refreshStates(this.ctx);
+        this.recovery.checkLongTests();
       } catch (err) {
         this.ctx.log.error({ err }, "refreshing group states failed");
       }

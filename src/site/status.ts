@@ -170,7 +170,13 @@ export function recordApplianceEvent(ctx: SiteContext, e: ApplianceEvent): void 
       ev.raise("journal-over-limit", e.group, "critical", `group ${e.group}: the journal is at its limit and a ${e.pinKind} at seq ${e.seq} keeps it from shrinking; commit or roll back the failover`, e.group);
       break;
     case "storage-full":
-      ev.raise("storage-full", e.group, "critical", `group ${e.group}: recovery-site storage full: ${e.message}`, e.group);
+      ev.raise(e.full ? "storage-full" : "journal-paused", e.group, "critical", `group ${e.group}: ${e.full ? "recovery-site storage full" : "the recovery site's journal failed"}; replication paused, nothing lost: ${e.message}`, e.group);
+      break;
+    case "storage-resumed":
+      for (const alert of ["storage-full", "journal-paused"]) ev.clear(alert, e.group, `group ${e.group}: the journal takes writes again after ${Math.round(e.pausedMs / 1000)}s; replication resumes`, e.group);
+      break;
+    case "journal-under-limit":
+      for (const alert of ["journal-warning", "journal-limit", "journal-over-limit"]) ev.clear(alert, e.group, `group ${e.group}: journal back under its limit (${formatBytesShort(e.bytes)} of ${formatBytesShort(e.limitBytes)})`, e.group);
       break;
     case "disk-error":
       ev.raise("disk-error", `${e.group}/${e.disk}`, "critical", `group ${e.group}, disk ${e.disk}: ${e.message}`, e.group);

@@ -5,12 +5,13 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn, spawnSync } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Journal } from "../../src/journal/index.js";
+import { requireTool } from "../e2e/harness.js";
 import { DiskModel, pattern, tempDir } from "./helpers.js";
 
 const root = tempDir("journal-cli");
@@ -21,7 +22,6 @@ const lifeline = (...args: string[]) => run(process.execPath, [driver, "--run", 
 const SIZE = 8 * 1024 * 1024;
 const dir = path.join(root, "g");
 const model = new DiskModel(new Map([["vm/a", SIZE], ["vm/b", SIZE]]));
-const has = (tool: string) => spawnSync("which", [tool]).status === 0;
 
 before(async () => {
   const j = await Journal.create(dir, { disks: [{ name: "vm/a", sizeBytes: SIZE }, { name: "vm/b", sizeBytes: SIZE }], segmentBytes: 64 * 1024 });
@@ -74,7 +74,9 @@ describe("lifeline journal", () => {
     await assert.rejects(lifeline("export", dir, "--disk", "vm/b", "--seq", "1", "--ago", "3s", "--out", out), /exactly one/);
   });
 
-  it("serve offers <disk>@<seq|checkpoint> to nbdcopy and qemu-img", { skip: !has("nbdcopy") || !has("qemu-img") }, async () => {
+  it("serve offers <disk>@<seq|checkpoint> to nbdcopy and qemu-img", async () => {
+    requireTool("nbdcopy");
+    requireTool("qemu-img");
     const server = spawn(process.execPath, [driver, "--run", "journal", "serve", dir, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
     try {
       const url = await new Promise<string>((resolve, reject) => {

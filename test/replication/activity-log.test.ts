@@ -70,7 +70,7 @@ describe("replication at the protected site", () => {
     while (app.group.hotExtents > 0) await sleep(100);
   });
 
-  it("replication-initial-sync: existing data is copied sparse-aware while new writes flow, with progress", async () => {
+  it("replication-initial-sync: existing data is copied sparse-aware while new writes flow, with progress", { timeout: 120_000 }, async () => {
     app = await setup({
       disks: [{ name: "vm1/disk0", sizeBytes: 64 * MiB }, { name: "vm2/disk0", sizeBytes: 16 * MiB }],
       group: { initialSync: true, streamLimitBytes: 4 * MiB },
