@@ -7,8 +7,10 @@
  * against ≈ 9 k with a sync per write, in our measurements).
  *
  * Batches never overlap and never span two segments, so after a crash only
- * the tail of the last segment, at most one batch long, can be torn: that is
- * what lets the open tell a torn tail from corruption (see journal-open.ts).
+ * the tail of the last segment, at most one batch long, can be torn, and only
+ * records never reported durable: with the durable mark (durable-mark.ts),
+ * that is what lets the open tell a torn tail from corruption (fault-rule.ts).
+ * The mark is written beside this path, never in it: no extra sync per batch.
  * A failed write fails the journal for good: after a failed synchronous write
  * the page cache can no longer be trusted to hold what we wrote (fsyncgate).
  */
@@ -18,7 +20,7 @@ import { JournalClosedError, JournalError } from "./errors.js";
 
 /** A batch holds at most this much, or one record when that is larger. */
 export const MAX_BATCH_BYTES = 8 * 1024 * 1024;
-/** How far from a last segment's end a bad record may be and still be a torn tail. */
+/** How far from a last segment's end a bad record may be and still be a torn tail (if it is above the durable floor too). */
 export const TORN_WINDOW_BYTES = MAX_BATCH_BYTES + HEADER_BYTES + MAX_PAYLOAD_BYTES;
 
 const SLAB_BYTES = 1 << 20;

@@ -16,10 +16,10 @@ export class JournalError extends Error {
 export class JournalCorruptError extends JournalError {
   readonly segment: string;
   readonly offset: number;
-  constructor(segment: string, offset: number, reason: string, options?: { cause?: unknown }) {
+  constructor(segment: string, offset: number, reason: string, options?: { cause?: unknown; hint?: string }) {
     super(`journal corrupt in ${segment} at offset ${offset}: ${reason}`, {
       ...options,
-      hint: "run `lifeline journal verify` on the group directory; restore the segment or cut the journal there",
+      hint: options?.hint ?? "run `lifeline journal verify` on the group directory; restore the segment or cut the journal there",
     });
     this.segment = segment;
     this.offset = offset;

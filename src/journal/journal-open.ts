@@ -3,24 +3,32 @@
  * the index snapshot when it matches them, scan the headers after it, and
  * decide what a fault means.
  *
- * The rule for faults: appends are written one batch at a time and a batch
- * never spans segments (appender.ts), so a crash can only tear the last
- * segment, within one batch of its end. A bad record there is a torn tail: it
- * was never reported durable, and it is cut off. Anywhere else, or a gap in
- * the seqs, it is corruption, and the open fails naming segment and offset.
- * Payload checksums are checked only in that tail window; the rest is headers
- * only (`journal verify` reads everything).
+ * The rule for faults is fault-rule.ts: a bad record is a torn tail only if
+ * it is above the durable floor (the durable mark, or the snapshot's last
+ * seq), in the last segment, and within one batch of its end; then it is cut
+ * off. Anything else, a gap in the seqs, or a journal that ends before the
+ * floor, is corruption, and the open fails naming segment and offset.
+ *
+ * Headers only, except the last segment's tail window, whose payloads are
+ * checked too: that is where a tear can be, and where a record damaged after
+ * it was durable would otherwise pass for one. The window is checked whether
+ * or not the snapshot covers it, so that the snapshot changes how fast the
+ * open is, never what it finds. The rest of the payloads are `journal
+ * verify`'s job. A writable open ends by syncing the last segment, so that
+ * what it found may be called durable (and marked so, see journal.ts).
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 import { TORN_WINDOW_BYTES } from "./appender.js";
 import { CheckpointList } from "./checkpoints.js";
+import { DURABLE_MARK_FILE, type DurableMark, describeMark, readDurableMark } from "./durable-mark.js";
 import { JournalCorruptError } from "./errors.js";
+import { type DurableFloor, higherFloor, judgeFault, missingDurable } from "./fault-rule.js";
 import { FileDevice } from "../blockdev/index.js";
 import { type GroupConfig, type JournalState, SEGMENT_DIR, readGroupConfig, readJournalState, replicaPath } from "./group-files.js";
 import { RangeIndex } from "./range-index.js";
 import { RecordTable } from "./record-table.js";
-import { type CheckpointPayload, type RecordHeader, RecordType, decodeCheckpointPayload } from "./record.js";
+import { type CheckpointPayload, HEADER_BYTES, type RecordHeader, RecordType, decodeCheckpointPayload } from "./record.js";
 import { scanSegment } from "./scan.js";
 import { SEGMENT_HEADER_BYTES, Segment, parseSegmentFileName } from "./segment.js";
 import { SNAPSHOT_FILE, type SnapshotColumns, type SnapshotMeta, columnType, readSnapshot } from "./snapshot.js";
@@ -35,6 +43,8 @@ export interface JournalOpenOptions {
   promoteEveryMs?: number;
   /** Records between automatic index snapshots (default 1 Mi; tests make it small). */
   snapshotEveryRecords?: number;
+  /** Least time between background updates of the durable mark (default 1 s; 0: only at open, snapshots and close). */
+  durableMarkEveryMs?: number;
   /** Overrides of group.json settings for this process. */
   segmentBytes?: number;
   historyWindowMs?: number;
@@ -67,7 +77,9 @@ export interface OpenReport {
   tornTail: { segment: string; offset: number; bytes: number; reason: string } | undefined;
   /** "used", or why the snapshot was not used. */
   snapshot: string;
-  /** Records whose headers were read from segments. */
+  /** Every seq through this one was durable (from the durable mark or the snapshot); undefined when unknown. */
+  durableFloorSeq: number | undefined;
+  /** Records whose headers were read from segments (the tail window's included, when the snapshot covered it). */
   scannedRecords: number;
   deletedSegments: string[];
 }
@@ -78,6 +90,8 @@ export interface LoadedJournal {
   index: RangeIndex;
   checkpoints: CheckpointList;
   report: OpenReport;
+  /** The durable mark as the open found it. */
+  mark: DurableMark | undefined;
 }
 
 export interface LoadOptions {
@@ -89,8 +103,12 @@ export interface LoadOptions {
 export async function loadJournal(dir: string, config: GroupConfig, state: JournalState, options: LoadOptions): Promise<LoadedJournal> {
   const segDir = path.join(dir, SEGMENT_DIR);
   await fs.mkdir(segDir, { recursive: true });
-  const report: OpenReport = { tornTail: undefined, snapshot: "not used", scannedRecords: 0, deletedSegments: [] };
+  const report: OpenReport = { tornTail: undefined, snapshot: "not used", durableFloorSeq: undefined, scannedRecords: 0, deletedSegments: [] };
   const applied = state.appliedThroughSeq;
+  // The mark first, the segments after: a writer running beside a read-only
+  // open only adds to the segments, so what the mark claims is there.
+  const mark = await readDurableMark(path.join(segDir, DURABLE_MARK_FILE));
+  let floor: DurableFloor | undefined = mark && { seq: mark.seq, why: describeMark(mark) };
   let names = (await fs.readdir(segDir)).filter((n) => parseSegmentFileName(n) !== undefined).sort();
   // Whole segments already promoted (a crash between persisting the point and deleting them).
   while (names.length > 1 && parseSegmentFileName(names[1]!)! - 1 <= applied) {
@@ -103,11 +121,14 @@ export async function loadJournal(dir: string, config: GroupConfig, state: Journ
   if (firstSeq > applied + 1) {
     throw new JournalCorruptError(segments[0]!.name, 0, `the replica is applied through seq ${applied}, but the journal starts at ${firstSeq}`);
   }
-  const loaded: LoadedJournal = { segments, table: new RecordTable(applied + 1), index: new RangeIndex(), checkpoints: new CheckpointList(), report };
+  const loaded: LoadedJournal = { segments, table: new RecordTable(applied + 1), index: new RangeIndex(), checkpoints: new CheckpointList(), report, mark };
   for (const d of config.disks) loaded.index.addDisk(d.id, d.sizeBytes);
   const add = makeAdder(loaded, config, applied);
+  const tornWindow = options.tornWindowBytes ?? TORN_WINDOW_BYTES;
 
-  let resume = { segment: 0, pos: 0, expect: firstSeq };
+  // Records before `loadedUpTo` came from the snapshot; the scan starts at `start`.
+  let start = { segment: 0, pos: 0, expect: firstSeq };
+  let loadedUpTo = firstSeq;
   if (options.useSnapshot) {
     const snap = await readSnapshot(path.join(segDir, SNAPSHOT_FILE));
     if (typeof snap === "string") report.snapshot = snap;
@@ -116,18 +137,20 @@ export async function loadJournal(dir: string, config: GroupConfig, state: Journ
       if (typeof fit === "string") report.snapshot = fit;
       else {
         loadColumns(snap.meta, snap.columns, applied + 1, fit, add);
-        resume = fit;
+        loadedUpTo = fit.expect;
+        start = fit.segment === segments.length - 1 ? { segment: fit.segment, ...tailStart(segments[fit.segment]!, fit, loaded.table, tornWindow) } : fit;
+        if (snap.meta.lastSeq >= snap.meta.firstSeq) floor = higherFloor(floor, { seq: snap.meta.lastSeq, why: `seq ${snap.meta.lastSeq} is in the index snapshot, which covers only durable records` });
         report.snapshot = "used";
       }
     }
   }
+  report.durableFloorSeq = floor?.seq;
 
-  const tornWindow = options.tornWindowBytes ?? TORN_WINDOW_BYTES;
-  let expect = resume.expect;
-  for (let s = resume.segment; s < segments.length; s++) {
+  let expect = start.expect;
+  for (let s = start.segment; s < segments.length; s++) {
     const seg = segments[s]!;
     const last = s === segments.length - 1;
-    const from = s === resume.segment ? resume.pos : 0;
+    const from = s === start.segment ? start.pos : 0;
     if (from === 0 && seg.firstSeq !== expect) {
       throw new JournalCorruptError(seg.name, 0, `segment starts at seq ${seg.firstSeq}, but the one before ends at ${expect - 1}`);
     }
@@ -137,27 +160,55 @@ export async function loadJournal(dir: string, config: GroupConfig, state: Journ
       expectSeq: expect,
       verifyData: (pos) => last && pos >= tailFrom,
       onRecord: (r) => {
-        add(seg, r.header, r.pos, r.dataPos, r.payload && r.header.type === RecordType.CHECKPOINT ? decodeCheckpointPayload(r.payload) : undefined);
         report.scannedRecords++;
+        if (r.header.seq < loadedUpTo) return;
+        add(seg, r.header, r.pos, r.dataPos, r.payload && r.header.type === RecordType.CHECKPOINT ? decodeCheckpointPayload(r.payload) : undefined);
       },
     });
     if (result.fault) {
-      const { offset, reason, tearable } = result.fault;
-      if (!last || !tearable || offset < tailFrom) throw new JournalCorruptError(seg.name, offset, reason);
+      const { offset, reason } = result.fault;
+      const verdict = judgeFault(result.fault, { lastSegment: last, segmentBytes: seg.sizeBytes, tornWindowBytes: tornWindow, seq: result.lastSeq + 1 }, floor);
+      if (!verdict.torn) throw new JournalCorruptError(seg.name, offset, verdict.reason, verdict.hint === undefined ? undefined : { hint: verdict.hint });
       report.tornTail = { segment: seg.name, offset, bytes: seg.sizeBytes - offset, reason };
       if (offset < SEGMENT_HEADER_BYTES) {
         if (!options.readOnly) await seg.rewriteHeader();
         else seg.sizeBytes = SEGMENT_HEADER_BYTES;
       } else if (!options.readOnly) {
         await seg.truncate(offset);
-        await seg.sync();
       } else seg.sizeBytes = offset;
     }
     seg.lastSeq = seg.durableSeq = result.lastSeq;
     seg.durableBytes = seg.sizeBytes;
     expect = result.lastSeq + 1;
   }
+  const lost = missingDurable(Math.max(expect - 1, applied), floor);
+  if (lost) {
+    const tail = segments[segments.length - 1];
+    throw new JournalCorruptError(tail?.name ?? SEGMENT_DIR, tail?.sizeBytes ?? 0, lost, { hint: "durable records are missing from the end: restore the segments from a copy (or, to accept the loss, remove journal/durable.mark and journal/index.snap)" });
+  }
+  // What a killed writer left in the page cache is on disk from here on (and a cut is too).
+  if (!options.readOnly && segments.length > 0) await segments[segments.length - 1]!.sync();
   return loaded;
+}
+
+/**
+ * Where the last segment's scan starts when the snapshot covers part of it:
+ * at its first record inside the tail window (found from the snapshot's
+ * columns), so that the window is checked as if there were no snapshot.
+ */
+function tailStart(seg: Segment, resume: { pos: number; expect: number }, table: RecordTable, tornWindow: number): { pos: number; expect: number } {
+  const tailFrom = seg.sizeBytes - tornWindow;
+  if (resume.pos <= tailFrom) return resume;
+  let lo = Math.max(seg.firstSeq, table.firstSeq);
+  let hi = resume.expect;
+  if (lo === seg.firstSeq && tailFrom <= SEGMENT_HEADER_BYTES) return { pos: 0, expect: seg.firstSeq };
+  // The first seq in [lo, resume.expect) whose record starts at or after tailFrom (resume.expect: none).
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (table.dataPos(mid) - HEADER_BYTES >= tailFrom) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo >= resume.expect ? resume : { pos: table.dataPos(lo) - HEADER_BYTES, expect: lo };
 }
 
 type Adder = (seg: Segment | undefined, h: RecordHeader, pos: number, dataPos: number, checkpoint: CheckpointPayload | undefined) => void;

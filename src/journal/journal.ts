@@ -8,13 +8,16 @@
  *
  * Seqs: records ≤ appliedThroughSeq are in the replica; the journal holds
  * (appliedThroughSeq, lastSeq]; a view can open at any seq in
- * [appliedThroughSeq, writtenSeq]. durableSeq is what replication ACKs.
+ * [appliedThroughSeq, writtenSeq]. durableSeq is what replication ACKs;
+ * journal/durable.mark trails it, off the append path (durable-mark.ts), so
+ * that the next open can tell a torn tail from a damaged durable record.
  */
 import path from "node:path";
 import type { FileDevice } from "../blockdev/index.js";
 import { Appender, type PendingRecord } from "./appender.js";
 import { type AppendInput, buildRecord } from "./append-input.js";
 import type { CheckpointList } from "./checkpoints.js";
+import { DURABLE_MARK_FILE, DurableMarkWriter, markAt } from "./durable-mark.js";
 import { JournalClosedError, PointNotFoundError } from "./errors.js";
 import type { Overlay } from "./overlay.js";
 import * as files from "./group-files.js";
@@ -32,6 +35,8 @@ import { SNAPSHOT_FILE, writeSnapshot } from "./snapshot.js";
 
 /** Records between automatic index snapshots (at least; also at most a quarter of the index). */
 const SNAPSHOT_EVERY_RECORDS = 1 << 20;
+/** Least time between background updates of the durable mark (durable-mark.ts). */
+const DURABLE_MARK_EVERY_MS = 1000;
 
 export interface SegmentInfo {
   name: string;
@@ -56,6 +61,7 @@ export class Journal {
   readonly #pins: PinSet;
   readonly #limits: LimitWatch;
   readonly #maintenance: Maintenance;
+  readonly #mark: DurableMarkWriter;
   readonly #listeners = new Set<(e: JournalEvent) => void>();
   #lastSeq: number;
   #writtenSeq: number;
@@ -68,7 +74,7 @@ export class Journal {
   #snapshotSeq = 0;
   #snapshotEvery = SNAPSHOT_EVERY_RECORDS;
 
-  private constructor(dir: string, readOnly: boolean, config: files.GroupConfig, state: files.JournalState, loaded: LoadedJournal, replicas: Map<number, FileDevice>) {
+  private constructor(dir: string, readOnly: boolean, config: files.GroupConfig, state: files.JournalState, loaded: LoadedJournal, replicas: Map<number, FileDevice>, markEveryMs: number) {
     this.dir = dir;
     this.readOnly = readOnly;
     this.config = config;
@@ -92,6 +98,9 @@ export class Journal {
       onWritten: (batch, pos) => this.#onWritten(batch, pos),
       onDurable: (seq) => this.#onDurable(seq),
     });
+    const markFile = path.join(dir, files.SEGMENT_DIR, DURABLE_MARK_FILE);
+    const current = () => markAt(this.#durableSeq, this.#segments);
+    this.#mark = new DurableMarkWriter({ file: markFile, everyMs: readOnly ? 0 : markEveryMs, current, onError: (error) => this.emit({ type: "mark-failed", error }) }, loaded.mark?.seq ?? -1);
     this.#maintenance = new Maintenance({
       dir,
       readOnly,
@@ -126,9 +135,11 @@ export class Journal {
 
   static async open(dir: string, options: JournalOpenOptions = {}): Promise<Journal> {
     const parts = await openParts(dir, options);
-    const journal = new Journal(dir, options.readOnly ?? false, parts.config, parts.state, parts.loaded, parts.replicas);
+    const journal = new Journal(dir, options.readOnly ?? false, parts.config, parts.state, parts.loaded, parts.replicas, options.durableMarkEveryMs ?? DURABLE_MARK_EVERY_MS);
     journal.#snapshotEvery = options.snapshotEveryRecords ?? SNAPSHOT_EVERY_RECORDS;
     const { state } = parts;
+    // The open synced the last segment: all it found is durable, and marked so before anything is appended.
+    if (!journal.readOnly) await journal.#mark.write();
     if (!journal.readOnly && state.promotingToSeq !== undefined && state.promotingToSeq > state.appliedThroughSeq) {
       // A promotion was cut short: finish it before any view reads the replica.
       await journal.promote({ throughSeq: state.promotingToSeq, ignorePins: true });
@@ -294,7 +305,7 @@ export class Journal {
     return run;
   }
 
-  #writeSnapshot(): Promise<void> {
+  async #writeSnapshot(): Promise<void> {
     const firstSeq = this.#table.firstSeq;
     const lastSeq = Math.max(firstSeq - 1, Math.min(this.#durableSeq, this.#table.lastSeq));
     this.#snapshotSeq = lastSeq;
@@ -302,7 +313,9 @@ export class Journal {
       .filter((s) => s.durableSeq >= s.firstSeq || s.durableBytes > 0)
       .map((s) => ({ name: s.name, firstSeq: s.firstSeq, lastSeq: s.durableSeq, sizeBytes: s.durableBytes }));
     const checkpoints = this.#checkpoints.toColumns(lastSeq);
-    return writeSnapshot(path.join(this.dir, files.SEGMENT_DIR, SNAPSHOT_FILE), { version: 2, firstSeq, lastSeq, segments, checkpoints }, this.#table);
+    await writeSnapshot(path.join(this.dir, files.SEGMENT_DIR, SNAPSHOT_FILE), { version: 2, firstSeq, lastSeq, segments, checkpoints }, this.#table);
+    // The mark never trails the snapshot (it may lead it).
+    await this.#mark.write();
   }
 
   /** Resolves when appends queued so far are durable and background promotion has finished. */
@@ -316,8 +329,10 @@ export class Journal {
     if (this.#closed) return;
     this.#maintenance.stopTimer();
     await this.idle();
+    if (!this.readOnly && !this.#appender.failure) await this.#mark.write();
     if (!this.readOnly && (options.snapshot ?? true) && !this.#appender.failure) await this.saveSnapshot();
     await this.#snapshots;
+    await this.#mark.stop();
     this.#closed = true;
     for (const s of this.#segments) s.close();
     for (const r of this.#replicas.values()) await r.close();
@@ -356,6 +371,7 @@ export class Journal {
 
   #onDurable(seq: number): void {
     this.#durableSeq = seq;
+    this.#mark.noteDurable();
     // A snapshot now and then, so that a crash does not cost a scan of everything.
     const sinceSnapshot = seq - this.#snapshotSeq;
     if (sinceSnapshot >= this.#snapshotEvery && sinceSnapshot * 4 >= seq - this.#table.firstSeq) {

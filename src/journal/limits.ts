@@ -15,7 +15,8 @@ export type JournalEvent =
   | { type: "pin-revoked"; pin: PinRecord; reason: string }
   | { type: "promoted"; fromSeq: number; throughSeq: number; deletedSegments: string[] }
   | { type: "promotion-failed"; error: Error }
-  | { type: "snapshot-failed"; error: Error };
+  | { type: "snapshot-failed"; error: Error }
+  | { type: "mark-failed"; error: Error };
 
 export type LimitLevel = "ok" | "warning" | "limit";
 

@@ -4,7 +4,10 @@
  * record table's columns for durable records and where each segment's scan
  * stood; the open checks it against the segments on disk and scans only what
  * came after. Any doubt (a bad checksum, a segment it does not match) and it
- * is ignored: it is a cache, the segments are the truth.
+ * is ignored: it is a cache, the segments are the truth. One thing it does
+ * vouch for: it covers only durable records, so when it is used (and in
+ * `journal verify`) its last seq is a durable floor (fault-rule.ts), like the
+ * durable mark, which is rewritten after each snapshot.
  *
  * Layout: "LLJSNAP1", u32 meta length, u32 crc32c of all that follows, the
  * meta JSON, zero padding to 8 bytes, then the columns back to back.

@@ -3,7 +3,8 @@
  * can (writes of varied sizes, zeroes, checkpoints, now and then a
  * promotion), printing "D <seq>" each time an append is durable, until it is
  * SIGKILLed. The data of seq s is a pure function of s (see crashRecord), so
- * the test can rebuild the expected disk from the seqs alone.
+ * the test can rebuild the expected disk from the seqs alone. It updates the
+ * durable mark every 20 ms, so kills also land around mark writes.
  *
  * Inert unless given a directory: `node --test` also loads it as a test file.
  */
@@ -26,7 +27,8 @@ export function crashData(seq: number, length: number): Buffer {
 }
 
 async function main(dir: string): Promise<void> {
-  const j = await Journal.open(dir, { tornWindowBytes: CRASH_SEGMENT_BYTES * 2, snapshotEveryRecords: 1500 });
+  // Marks often, so that kills land before, during and after mark updates.
+  const j = await Journal.open(dir, { tornWindowBytes: CRASH_SEGMENT_BYTES * 2, snapshotEveryRecords: 1500, durableMarkEveryMs: 20 });
   let seq = j.lastSeq;
   const inflight = new Set<Promise<void>>();
   for (;;) {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { Journal, JournalCorruptError, JournalOrderError, PitView, verifyJournal } from "../../src/journal/index.js";
-import { tempDir, pattern } from "./helpers.js";
+import { tearTail, tempDir, pattern } from "./helpers.js";
 
 const root = tempDir("journal-basics");
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -74,16 +74,36 @@ describe("journal", () => {
     const j = await Journal.create(dir, { disks: [{ name: "vm/a", sizeBytes: 1 << 20 }], segmentBytes: 1 << 20 });
     await fill(j, 10);
     await j.close({ snapshot: false });
+    // The process died writing a batch of three: it reached the file but for its last 100 bytes.
+    const batchBytes = tearTail(dir, { fromSeq: 11, count: 3 });
     const seg = path.join(dir, "journal", j.segments.at(-1)!.name);
     fs.truncateSync(seg, fs.statSync(seg).size - 100);
-    assert.ok((await verifyJournal(dir)).tornTail, "verify reports the torn tail");
+    const v = await verifyJournal(dir);
+    assert.ok(v.ok && v.tornTail, "verify reports the torn tail, not a fault");
     const k = await Journal.open(dir);
-    assert.equal(k.lastSeq, 9);
-    assert.ok(k.openReport.tornTail);
+    assert.equal(k.lastSeq, 12, "whole records of the batch stay: they are above the durable mark and good");
+    assert.equal(k.openReport.durableFloorSeq, 10);
+    assert.equal(k.openReport.tornTail?.bytes, batchBytes / 3 - 100);
     await fill(k, 1);
-    assert.equal(k.durableSeq, 10);
+    assert.equal(k.durableSeq, 13);
     await k.close();
     assert.equal((await verifyJournal(dir)).ok, true);
+  });
+
+  it("cuts a batch that landed out of order: good records after a bad one, above the mark, go with it", async () => {
+    const dir = fresh();
+    const j = await Journal.create(dir, { disks: [{ name: "vm/a", sizeBytes: 1 << 20 }], segmentBytes: 1 << 20 });
+    await fill(j, 10);
+    await j.close();
+    tearTail(dir, { fromSeq: 11, count: 4, damageFirst: true });
+    const v = await verifyJournal(dir);
+    assert.equal(v.ok, true);
+    assert.match(v.tornTail?.reason ?? "", /payload checksum mismatch/);
+    const k = await Journal.open(dir);
+    assert.equal(k.lastSeq, 10);
+    assert.ok(k.openReport.tornTail);
+    await k.close();
+    assert.deepEqual((await verifyJournal(dir)).tornTail, undefined, "the cut was made for good");
   });
 
   it("refuses to open a journal corrupt in the middle, naming segment and offset", async () => {
