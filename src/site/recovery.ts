@@ -137,15 +137,26 @@ export class Recovery {
   }
 
   failover(name: string, pointText: string | undefined, by: string, options: { shutdownSource?: boolean } = {}): Promise<TaskRecord> {
-    this.#recoverable(name);
-    if (options.shutdownSource) {
-      throw new UnprocessableError("not_supported", "--shutdown-source is not supported yet", "use lifeline move for a planned failover with nothing lost");
-    }
+    const { group } = this.#recoverable(name);
     this.#claim(name, { kind: "failover", failover: undefined, busy: "failing over", startedAtMs: Date.now() });
-    return this.#run(name, (store) => this.#failoverTask(name, pointText, by, store));
+    return this.#run(name, async (store) => {
+      if (!options.shutdownSource) return this.#failoverTask(name, pointText, by, store);
+      // The protected site, if it answers, holds its writes and sends the last ones; else fail over all the same.
+      const final = await this.#peerCall<Checkpoint>(group.protectedSite, name, "quiesce", { tag: `failover-${new Date().toISOString()}` }).catch((err: unknown) => {
+        this.#ctx.manager.events.add({ severity: "warning", kind: "source-not-shut-down", group: name, message: `group ${name}: the protected site ${group.protectedSite} did not quiesce (${(err as Error).message}); failing over without it` });
+        return undefined;
+      });
+      const point = final && (pointText === undefined || pointText === "latest") ? final.id : pointText;
+      return this.#failoverTask(name, point, by, store, { sourceQuiesced: final !== undefined });
+    });
   }
 
-  async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore): Promise<TaskRecord> {
+  #peerCall<T>(site: string, group: string, op: string, body: unknown): Promise<T> {
+    const peer = this.#ctx.manager.peers.get(site);
+    return callPeer<T>(this.#ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "POST", path: `/peer/v1/groups/${encodeURIComponent(group)}/${op}`, body });
+  }
+
+  async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore, o: { sourceQuiesced?: boolean } = {}): Promise<TaskRecord> {
     const { group, access } = this.#recoverable(name);
     const groups = this.#ctx.manager.groups;
     const point = this.#resolve(access, pointText);
@@ -157,6 +168,8 @@ export class Recovery {
       resume: async () => {
         access.resumeReplication();
         groups.setFailover(name, "none");
+        // Undone: the protected site's held writes go on (the undo of a failover before its commit only).
+        if (o.sourceQuiesced) await this.#peerCall(group.protectedSite, name, "unquiesce", {});
       },
     };
     const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, control);
@@ -236,8 +249,7 @@ export class Recovery {
    */
   move(name: string, by: string, options: { reverseProtect?: boolean } = {}): Promise<TaskRecord> {
     const { group } = this.#recoverable(name);
-    const peer = this.#ctx.manager.peers.get(group.protectedSite);
-    const call = <T>(p: string, body: unknown) => callPeer<T>(this.#ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "POST", path: `/peer/v1/groups/${encodeURIComponent(name)}/${p}`, body });
+    const call = <T>(op: string, body: unknown) => this.#peerCall<T>(group.protectedSite, name, op, body);
     this.#claim(name, { kind: "failover", failover: undefined, busy: "moving", startedAtMs: Date.now() });
     return this.#run(name, async (store) => {
       let final: Checkpoint | undefined;

@@ -148,6 +148,7 @@ export class Site {
     for (const g of this.ctx.manager.groups.list()) {
       try {
         await this.ctx.appliance.protect(applianceSpec(this.ctx, g));
+        this.ctx.manager.events.clear("group-start-failed", g.name, `group ${g.name} started`, g.name);
       } catch (err) {
         this.ctx.log.error({ err, group: g.name }, "group could not be resumed");
         this.ctx.manager.events.raise("group-start-failed", g.name, "critical", `group ${g.name} could not be started: ${(err as Error).message}`, g.name);

@@ -83,4 +83,22 @@ describe("api-pairing", () => {
     );
     assert.equal(a.site.ctx.manager.groups.has("evil"), false);
   });
+
+  it("GET /site says who this site is and whom it is paired with; a peer in use cannot be unpaired, an unknown one is a 404", async () => {
+    const r = await a.app.inject({ url: "/api/v1/site", headers: bearer(a.admin) });
+    assert.equal(r.statusCode, 200);
+    const siteA = r.json();
+    assert.equal(siteA.name, "A");
+    assert.equal(siteA.fingerprint, a.site.ctx.identity.fingerprint);
+    assert.ok(siteA.peers.some((p: { name: string; certPem?: string }) => p.name === "B" && p.certPem === undefined), "peers, without certificates");
+    const group = await a.app.inject({ method: "POST", url: "/api/v1/groups", headers: bearer(a.admin), payload: { name: "uses-b", recoverySite: "B" } });
+    assert.equal(group.statusCode, 201, group.body);
+    const inUse = await a.app.inject({ method: "DELETE", url: "/api/v1/peers/B", headers: bearer(a.admin) });
+    assert.equal(inUse.statusCode, 409);
+    assert.equal(inUse.json().error.code, "peer_in_use");
+    assert.equal((await a.app.inject({ method: "DELETE", url: "/api/v1/peers/Z", headers: bearer(a.admin) })).statusCode, 404);
+    assert.equal((await a.app.inject({ method: "DELETE", url: "/api/v1/groups/uses-b", headers: bearer(a.admin) })).statusCode, 204);
+    assert.equal((await a.app.inject({ method: "DELETE", url: "/api/v1/peers/B", headers: bearer(a.admin) })).statusCode, 204);
+    assert.ok(!(await a.app.inject({ url: "/api/v1/site", headers: bearer(a.admin) })).json().peers.some((p: { name: string }) => p.name === "B"));
+  });
 });

@@ -213,4 +213,24 @@ describe("recovery-cli", () => {
     const moves = JSON.parse(await ok(["tasks", "--all", "--json", "--dir", dirA])) as { kind: string; state: string }[];
     assert.ok(moves.some((t) => t.kind === "move" && t.state === "succeeded"));
   });
+
+  it("failover --shutdown-source: the protected site's last write is in the recovered disk; its later writes wait, and go on after rollback", async () => {
+    qemuIo(`${nbdA()}/erp/erp-db/data`, "write -P 0xa1 7M 64k");
+    await ok(["failover", "erp", "--shutdown-source", "--dir", dirB]);
+    const recovered = copyOut(`${nbdB()}/erp/erp-db/data`, "shutdown-source");
+    assert.ok(filled(recovered, 7 * MiB, 64 * 1024, 0xa1), "the last acknowledged write was replicated before the failover");
+    let landed = false;
+    const held = new Promise<boolean>((resolve) =>
+      execFile("qemu-io", ["-f", "raw", "-c", "write -P 0xa2 7M 64k", `${nbdA()}/erp/erp-db/data`], { timeout: 60_000 }, (err) => resolve(!err)),
+    ).then((r) => (landed = r));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(landed, false, "a write at the quiesced protected site waits");
+    await ok(["rollback", "erp", "--dir", dirB]);
+    assert.equal(await held, true, "after rollback the held write goes on");
+    await until("erp protected again", async () => (await state(dirA)) === "protected");
+    await tag("t6");
+    const out = path.join(root, "t6.raw");
+    await ok(["restore", "erp", "erp-db", "data", "--point", "tag:t6", "--out", out, "--dir", dirB]);
+    assert.ok(filled(fs.readFileSync(out), 7 * MiB, 64 * 1024, 0xa2));
+  });
 });

@@ -13,7 +13,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { registerWebConsole } from "../../src/api/web-console.js";
 import type { LifelineEvent } from "../../src/manager/index.js";
 import { bearer, openTestSite, pair, type TestSite } from "../api/harness.js";
@@ -57,7 +57,7 @@ function seedCheckpoints(site: TestSite, nowMs: number, spanMs: number): void {
   }
 }
 
-/** Stand-ins for the orchestration routes, on `app`, only where the API has none yet. */
+/** Stand-ins for the orchestration routes on `app`: tasks whose steps move as they are polled, and their reports. */
 function addOrchestration(app: FastifyInstance, site: TestSite): void {
   const tasks: Task[] = [];
   const reports: unknown[] = [];
@@ -103,13 +103,20 @@ function addOrchestration(app: FastifyInstance, site: TestSite): void {
       }
     }
   };
-  const exists = (method: string, url: string) => app.hasRoute({ method, url });
+  // The real routes exist; the stand-ins answer in their place (after auth and body checks), so the
+  // console's whole recovery flow runs over this fake appliance, which keeps no journal.
+  const standIns = new Map<string, (req: FastifyRequest) => unknown>();
+  app.addHook("preHandler", async (req, reply) => {
+    const standIn = standIns.get(`${req.method} ${req.routeOptions.url}`);
+    if (!standIn) return;
+    const answer = standIn(req);
+    return reply.code(req.method === "POST" ? 202 : 200).send(answer);
+  });
   const post = (url: string, handler: (group: string, body: Record<string, unknown>) => unknown) => {
-    if (exists("POST", url)) return;
-    app.post(url, { config: { role: "operator" } }, async (req, reply) => {
+    standIns.set(`POST ${url}`, (req) => {
       const group = (req.params as { name: string }).name;
       site.site.ctx.manager.groups.get(group);
-      return reply.code(202).send(handler(group, (req.body ?? {}) as Record<string, unknown>));
+      return handler(group, (req.body ?? {}) as Record<string, unknown>);
     });
   };
   post("/api/v1/groups/:name/test", (group, body) => {
@@ -137,13 +144,11 @@ function addOrchestration(app: FastifyInstance, site: TestSite): void {
       return start(end, group, end === "commit" ? ["fold journal into replica", "fold overlay into replica"] : ["stop VMs", "drop overlays", "restart replication"]);
     });
   }
-  if (!exists("GET", "/api/v1/tasks")) {
-    app.get("/api/v1/tasks", { config: { role: "viewer" } }, async () => {
-      advance();
-      return tasks.map(({ polls: _p, ...t }) => t);
-    });
-  }
-  if (!exists("GET", "/api/v1/reports")) app.get("/api/v1/reports", { config: { role: "viewer" } }, async () => reports);
+  standIns.set("GET /api/v1/tasks", () => {
+    advance();
+    return tasks.map(({ polls: _p, ...t }) => t);
+  });
+  standIns.set("GET /api/v1/reports", () => reports);
   // The group's state follows the stand-in operations, as the real state machine will (test-running, failed-over).
   app.addHook("onSend", async (req, _reply, payload) => {
     if (req.method !== "GET" || !req.url.startsWith("/api/v1/groups") || typeof payload !== "string" || running.size === 0 || req.url.includes("/checkpoints")) return payload;
@@ -206,12 +211,14 @@ export async function openFixture(root: string, options: { port?: number } = {})
   await mk("/api/v1/groups/mail/vms", { name: "mx1", disks: [{ name: "spool", sizeBytes: 8 << 20 }] });
 
   const started = Date.now();
-  seedCheckpoints(a, started, 600_000);
+  // Checkpoints live in the recovery site's journal; A asks B for them.
+  seedCheckpoints(b, started, 600_000);
   const tick = () => {
     const now = Date.now();
     const s = (now - started) / 1000;
-    const last = a.appliance.checkpoints[a.appliance.checkpoints.length - 1]!;
-    for (let t = last.time + 1000; t <= now; t += 1000) a.appliance.checkpoints.push({ id: `cp-${a.appliance.checkpoints.length + 1}`, seq: last.seq + 37, time: t, tag: null, consistent: true });
+    const cps = b.appliance.checkpoints;
+    const last = cps[cps.length - 1]!;
+    for (let t = last.time + 1000; t <= now; t += 1000) cps.push({ id: `cp-${cps.length + 1}`, seq: last.seq + 37, time: t, tag: null, consistent: true });
     a.appliance.facts.set("erp", { rpoMs: 1200 + Math.round(900 * Math.sin(s / 4)) + Math.round(Math.random() * 300), throughputBytesPerSec: 48e6 + Math.round(12e6 * Math.sin(s / 7)), queueBytes: Math.round(4e6 + 3e6 * Math.sin(s / 5)), journal: { bytes: 3.2e9, historyMs: 600_000 + (now - started), limitBytes: 20 * 2 ** 30 }, replicatedBytes: 812e9, replicatedWrites: 41_234_567, compressionRatio: 1.8 });
     a.appliance.facts.set("crm", { rpoMs: 14_000 + Math.round(2000 * Math.sin(s / 3)), throughputBytesPerSec: 3e6, queueBytes: 180e6, journal: { bytes: 1.1e9, historyMs: 2_400_000, limitBytes: 20 * 2 ** 30 } });
     a.appliance.facts.set("mail", { sync: { kind: "initial", percent: Math.min(99, 37 + Math.round(s)), reason: "initial sync of 1 disk" }, rpoMs: null, throughputBytesPerSec: 110e6, journal: { bytes: 0, historyMs: 0, limitBytes: 20 * 2 ** 30 } });
