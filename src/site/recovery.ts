@@ -31,6 +31,7 @@ import {
   restoreDisk,
   type ComputeDriver,
   type RecoveryGroup,
+  type ReplicationControl,
   type ResolvedPoint,
   type TaskRecord,
   type TaskStore,
@@ -151,6 +152,22 @@ export class Recovery {
     });
   }
 
+  /** How a failover stops and resumes the group's replication here (and lets the protected site's held writes go on). */
+  #control(group: Group, access: RecoveryAccess, reason: string, sourceQuiesced: boolean): ReplicationControl {
+    const groups = this.#ctx.manager.groups;
+    return {
+      stop: async () => {
+        groups.setFailover(group.name, "uncommitted");
+        await access.stopReplication(reason);
+      },
+      resume: async () => {
+        access.resumeReplication();
+        groups.setFailover(group.name, "none");
+        if (sourceQuiesced) await this.#peerCall(group.protectedSite, group.name, "unquiesce", {});
+      },
+    };
+  }
+
   #peerCall<T>(site: string, group: string, op: string, body: unknown): Promise<T> {
     const peer = this.#ctx.manager.peers.get(site);
     return callPeer<T>(this.#ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "POST", path: `/peer/v1/groups/${encodeURIComponent(group)}/${op}`, body });
@@ -158,21 +175,8 @@ export class Recovery {
 
   async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore, o: { sourceQuiesced?: boolean } = {}): Promise<TaskRecord> {
     const { group, access } = this.#recoverable(name);
-    const groups = this.#ctx.manager.groups;
     const point = this.#resolve(access, pointText);
-    const control = {
-      stop: async () => {
-        groups.setFailover(name, "uncommitted");
-        await access.stopReplication(`failed over to ${point.label} by ${by}`);
-      },
-      resume: async () => {
-        access.resumeReplication();
-        groups.setFailover(name, "none");
-        // Undone: the protected site's held writes go on (the undo of a failover before its commit only).
-        if (o.sourceQuiesced) await this.#peerCall(group.protectedSite, name, "unquiesce", {});
-      },
-    };
-    const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, control);
+    const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, this.#control(group, access, `failed over to ${point.label} by ${by}`, o.sourceQuiesced ?? false));
     const task = await failover.start(store);
     if (task.state === "succeeded") {
       this.#active.set(name, { kind: "failover", failover, busy: undefined, startedAtMs: Date.now() });
@@ -344,22 +348,30 @@ export class Recovery {
    */
   async resume(): Promise<void> {
     const { manager, log } = this.#ctx;
+    const interrupted = manager.tasks.running() as TaskRecord[];
     for (const g of manager.groups.list()) {
       if (g.recoverySite !== this.#ctx.name) continue;
       const access = this.#ctx.appliance.recovery?.(g.name);
       if (!access) continue;
+      const moving = interrupted.some((t) => t.group === g.name && t.kind === "move");
       try {
-        const control = { stop: async () => {}, resume: async () => {} };
+        // A move cut short quiesced the protected site: undone below unless it got past its commit.
+        const control = this.#control(g, access, "failed over (resumed after a restart)", moving);
         const r = await recoverAfterRestart(this.#recoveryGroup(g, access), control);
         if (r.failoverResumed) {
           await access.stopReplication(`failed over to ${r.failoverResumed.point.label} (resumed after a restart)`);
           manager.groups.setFailover(g.name, "uncommitted");
           this.#active.set(g.name, { kind: "failover", failover: r.failoverResumed, busy: undefined, startedAtMs: Date.now() });
+          if (moving) {
+            await r.failoverResumed.rollback({ save: (t) => manager.tasks.save(t) });
+            this.#active.delete(g.name);
+          }
         } else if (g.failover === "committed") {
           await access.stopReplication("the failover was committed; protect the group back with reverse protection");
           this.#serveCommitted(g, access);
-        } else if (g.failover === "uncommitted") {
-          manager.groups.setFailover(g.name, "none");
+        } else {
+          if (g.failover === "uncommitted") manager.groups.setFailover(g.name, "none");
+          if (moving) await this.#peerCall(g.protectedSite, g.name, "unquiesce", {});
         }
         if (r.testsRolledBack > 0) manager.events.add({ severity: "warning", kind: "test-rolled-back", group: g.name, message: `a failover test of ${g.name} was cut short by a restart and rolled back` });
       } catch (err) {
@@ -367,10 +379,16 @@ export class Recovery {
         manager.events.raise("recovery-resume-failed", g.name, "critical", `group ${g.name}: recovery state could not be restored: ${(err as Error).message}`, g.name);
       }
     }
-    for (const t of manager.tasks.running() as TaskRecord[]) {
-      const served = this.#active.get(t.group)?.kind === "failover";
-      t.state = t.kind === "failover" && served ? "failed" : "rolled-back";
-      t.error = served ? "interrupted by a restart: the recovered disks are served again from the pinned point; commit or roll back" : "interrupted by a restart: rolled back";
+    for (const t of interrupted) {
+      const a = this.#active.get(t.group);
+      const committed = a?.kind === "committed";
+      const served = a?.kind === "failover";
+      t.state = served || (committed && t.kind === "move") ? "failed" : "rolled-back";
+      t.error = served
+        ? "interrupted by a restart: the recovered disks are served again from the pinned point; commit or roll back"
+        : committed && t.kind === "move"
+          ? "interrupted by a restart after its commit: the group runs here; protect it back with lifeline reverse-protect"
+          : "interrupted by a restart: rolled back";
       t.endedAtMs = Date.now();
       manager.tasks.save(t);
     }
