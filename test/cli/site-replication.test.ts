@@ -115,7 +115,8 @@ describe("site-replication", () => {
     await b.start();
     await protectedAtA();
     // fio writes the first 4 MiB (one activity-log extent) of the 16 MiB disk; A is killed mid-run.
-    const fio = spawn("fio", ["--name=w", "--ioengine=nbd", `--uri=${uri()}`, "--rw=randwrite", "--bs=4k", "--iodepth=8", "--size=4M", "--time_based", "--runtime=30", "--rate=4m"], { stdio: "ignore" });
+    // --thread: jobs as threads, so that killing fio kills its job too (a forked job outlives its parent).
+    const fio = spawn("fio", ["--name=w", "--thread", "--ioengine=nbd", `--uri=${uri()}`, "--rw=randwrite", "--bs=4k", "--iodepth=8", "--size=4M", "--time_based", "--runtime=30", "--rate=4m"], { stdio: "ignore" });
     await new Promise((r) => setTimeout(r, 1500));
     await a.stop("SIGKILL");
     fio.kill("SIGKILL");
