@@ -9,6 +9,8 @@
  *
  *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 20] [--only ratio,rpo,wire,initial,cut]
  *
+ * Node flags given to the parent go to both appliances (`node --cpu-prof --cpu-prof-dir=DIR ...`).
+ *
  * The same file is the two appliances' child processes: `protected` and `receiver` roles.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -135,7 +137,8 @@ interface Child {
 }
 
 function startChild(role: string, childArgs: string[]): Child {
-  const proc = spawn(process.execPath, [process.argv[1]!, role, ...childArgs], {
+  // The parent's node flags go to the children too: `node --cpu-prof dist/bench/replication.js` profiles both appliances.
+  const proc = spawn(process.execPath, [...process.execArgv, process.argv[1]!, role, ...childArgs], {
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, UV_THREADPOOL_SIZE: "4" },
   });
