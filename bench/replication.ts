@@ -7,7 +7,7 @@
  * data, CPU per GiB on each side, an initial sync against nbdcopy between two
  * nbdkit servers, and a bitmap sync after a link cut.
  *
- *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 20] [--only ratio,rpo,wire,initial,cut]
+ *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 20] [--only ratio,rpo,wire,initial,cut] [--jobs seq,rand]
  *
  * Node flags given to the parent go to both appliances (`node --cpu-prof --cpu-prof-dir=DIR ...`).
  *
@@ -283,7 +283,8 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
     // Same fill for both, and warm memory (see DESIGN.md, benchmark hygiene).
     for (const p of [off, on, off, on]) await fio(p.uri, ["--rw=write", "--bs=1M", "--iodepth=8", `--size=${sizeMiB}M`]);
     await caughtUp(on);
-    for (const job of JOBS) {
+    const jobs = str("jobs", "seq,rand").split(",");
+    for (const job of JOBS.filter((j) => jobs.some((k) => j.name.startsWith(k)))) {
       const r: { off: FioResult[]; on: FioResult[]; cpuPerGiB: number[]; recvCpuPerGiB: number[]; offCpuPerGiB: number[]; catchUpMs: number[] } = { off: [], on: [], cpuPerGiB: [], recvCpuPerGiB: [], offCpuPerGiB: [], catchUpMs: [] };
       const fioArgs = [...job.args, `--size=${sizeMiB}M`, "--time_based", `--runtime=${seconds}`];
       for (let i = 0; i < rounds; i++) {
