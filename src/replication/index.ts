@@ -4,7 +4,7 @@
  * protected site" and "Replication protocol".
  */
 export * from "./frames.js";
-export { FrameReader, decodeFrame, encodeFrame, encodeBatch, encodeBatchPieces, FRAME_HEADER_BYTES, MAX_FRAME_BYTES, type EncodedFrame } from "./frame-codec.js";
+export { FrameReader, decodeFrame, encodeFrame, encodeBatch, compressionLikely, encodeBatchPieces, FRAME_HEADER_BYTES, MAX_FRAME_BYTES, type EncodedFrame } from "./frame-codec.js";
 export { FrameError, LinkDownError, PeerUnauthenticatedError, ProtocolError, ReceiverPausedError, ReplicationError } from "./errors.js";
 export { ProtectedGroup, type ProtectedGroupOptions, type CheckpointResult } from "./protected-group.js";
 export { SplitterDevice } from "./splitter-device.js";

@@ -10,7 +10,7 @@
 import tls from "node:tls";
 import { LinkDownError, PeerUnauthenticatedError, ProtocolError, ReceiverPausedError, ReplicationError } from "./errors.js";
 import type { LinkState, SenderStatus } from "./events.js";
-import { encodeBatch, encodeBatchPieces, encodeFrame } from "./frame-codec.js";
+import { compressionLikely, encodeBatch, encodeBatchPieces, encodeFrame } from "./frame-codec.js";
 import type { StreamRecord } from "./frames.js";
 import { FrameLink } from "./link.js";
 import { runDeltaSync } from "./delta-sync.js";
@@ -33,7 +33,7 @@ export interface SenderOptions {
   timeoutMs?: number;
 }
 
-/** After this many batches in a row that lz4 could not shrink, skip trying for a while. */
+/** After this many batches in a row that lz4 could not shrink although their sample did, skip trying for a while. */
 const INCOMPRESSIBLE_STREAK = 8;
 const SKIP_COMPRESSION_BATCHES = 64;
 
@@ -196,17 +196,21 @@ export class Sender {
     while (!link.isClosed) {
       const records: StreamRecord[] = [];
       let bytes = 0;
-      for (let e = g.stream.get(next); e?.record && bytes < batchBytes && this.#inFlightBytes + bytes < window; e = g.stream.get(next)) {
-        records.push(e.record);
-        bytes += e.bytes;
-        next++;
-      }
+      const collect = () => {
+        for (let e = g.stream.get(next); e?.record && bytes < batchBytes && this.#inFlightBytes + bytes < window; e = g.stream.get(next)) {
+          records.push(e.record);
+          bytes += e.bytes;
+          next++;
+        }
+      };
+      collect();
       if (records.length === 0) {
         if (next <= g.stream.ackedSeq) next = g.stream.ackedSeq + 1;
         await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), link.closed]);
         continue;
       }
-      const compress = this.#o.compress !== false && this.#skipCompression === 0;
+      // A sample of the batch is tried first: most batches that lz4 cannot shrink are never given to it whole.
+      const compress = this.#o.compress !== false && this.#skipCompression === 0 && compressionLikely(records);
       if (this.#skipCompression > 0) this.#skipCompression--;
       let wireBytes: number;
       let sent: boolean;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { FrameError, FrameReader, FRAME_HEADER_BYTES, decodeFrame, encodeBatchPieces, encodeFrame, type Frame, type StreamRecord } from "../../src/replication/index.js";
+import { FrameError, FrameReader, FRAME_HEADER_BYTES, compressionLikely, decodeFrame, encodeBatchPieces, encodeFrame, type Frame, type StreamRecord } from "../../src/replication/index.js";
 
 const rec = <T>(m: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(m, { noNullPrototype: true }) as fc.Arbitrary<T>;
 const FC = { seed: Number(process.env.FC_SEED ?? 4242), numRuns: 300 };
@@ -48,6 +48,18 @@ describe("replication frame codec", () => {
       }),
       FC,
     );
+  });
+
+  it("guesses from a sample whether a batch compresses", () => {
+    const w = (seq: number, data: Buffer): StreamRecord => ({ type: "write", seq, timeMs: 1, disk: 0, offset: 0, data });
+    assert.equal(compressionLikely([w(1, randomBytes(1 << 20))]), false);
+    assert.equal(compressionLikely([w(1, Buffer.alloc(1 << 20, 7))]), true);
+    // The sample is spread over many small records, and over the whole batch.
+    const small = Array.from({ length: 64 }, (_, i) => w(i + 1, i >= 32 ? Buffer.alloc(4096, i) : randomBytes(4096)));
+    assert.equal(compressionLikely(small), true);
+    assert.equal(compressionLikely(Array.from({ length: 64 }, (_, i) => w(i + 1, randomBytes(4096)))), false);
+    // Little data: tried whole (a checkpoint, or a few small writes).
+    assert.equal(compressionLikely([{ type: "checkpoint", seq: 1, timeMs: 1, id: "x", tag: undefined, consistent: true }]), true);
   });
 
   it("compresses a batch of compressible writes and leaves random data alone", () => {
