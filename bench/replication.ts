@@ -7,14 +7,17 @@
  * data, CPU per GiB on each side, an initial sync against nbdcopy between two
  * nbdkit servers, and a bitmap sync after a link cut.
  *
- *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 20] [--only ratio,rpo,wire,initial,cut] [--jobs seq,rand]
+ *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 20] [--only ratio,rpo,wire,initial,cut] [--jobs seq,rand] [--profile DIR]
  *
+ * With --profile, each ratio job's first replicating run is CPU-profiled in both
+ * appliances (after the warm-up): DIR/<job>-<role>.cpuprofile, for Chrome DevTools.
  * Node flags given to the parent go to both appliances (`node --cpu-prof --cpu-prof-dir=DIR ...`).
  *
  * The same file is the two appliances' child processes: `protected` and `receiver` roles.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import inspector from "node:inspector";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
@@ -42,13 +45,29 @@ const GiB = 1024 * MiB;
 
 type Reply = Record<string, unknown>;
 
-/** Serves commands from the parent: one JSON line in, one JSON line out. */
+/** Serves commands from the parent: one JSON line in, one JSON line out. `profile-start` and `profile-stop <file>` work in every child. */
 function serveCommands(handlers: Record<string, () => Promise<Reply> | Reply>): void {
   const rl = readline.createInterface({ input: process.stdin });
+  const session = new inspector.Session();
+  const post = (method: string) => new Promise<unknown>((resolve, reject) => session.post(method, (err, r) => (err ? reject(err) : resolve(r))));
   rl.on("line", (line) => {
-    const cmd = line.trim();
+    const [cmd = "", arg] = line.trim().split(" ");
     void Promise.resolve()
-      .then(() => handlers[cmd]?.() ?? { error: `unknown command ${cmd}` })
+      .then(async () => {
+        if (cmd === "profile-start") {
+          session.connect();
+          await post("Profiler.enable");
+          await post("Profiler.start");
+          return { ok: true };
+        }
+        if (cmd === "profile-stop") {
+          const { profile } = (await post("Profiler.stop")) as { profile: unknown };
+          session.disconnect();
+          fs.writeFileSync(arg!, JSON.stringify(profile));
+          return { ok: true };
+        }
+        return handlers[cmd]?.() ?? { error: `unknown command ${cmd}` };
+      })
       .then((r) => process.stdout.write(JSON.stringify(r) + "\n"));
   });
   rl.on("close", () => void Promise.resolve(handlers.exit?.()).then(() => process.exit(0)));
@@ -284,6 +303,8 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
     for (const p of [off, on, off, on]) await fio(p.uri, ["--rw=write", "--bs=1M", "--iodepth=8", `--size=${sizeMiB}M`]);
     await caughtUp(on);
     const jobs = str("jobs", "seq,rand").split(",");
+    const profileDir = str("profile", "") === "" ? "" : path.resolve(str("profile", ""));
+    if (profileDir !== "") fs.mkdirSync(profileDir, { recursive: true });
     for (const job of JOBS.filter((j) => jobs.some((k) => j.name.startsWith(k)))) {
       const r: { off: FioResult[]; on: FioResult[]; cpuPerGiB: number[]; recvCpuPerGiB: number[]; offCpuPerGiB: number[]; catchUpMs: number[] } = { off: [], on: [], cpuPerGiB: [], recvCpuPerGiB: [], offCpuPerGiB: [], catchUpMs: [] };
       const fioArgs = [...job.args, `--size=${sizeMiB}M`, "--time_based", `--runtime=${seconds}`];
@@ -295,9 +316,15 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
         const gibOff = (fo.mbPerSec * 1e6 * seconds) / GiB;
         r.offCpuPerGiB.push((o1.cpu - o0.cpu) / gibOff);
         const s0 = await status(on);
+        const profile = profileDir !== "" && i === 0;
+        if (profile) await Promise.all([on.prot.ask("profile-start"), on.recv!.ask("profile-start")]);
         const fn = await fio(on.uri, fioArgs);
         r.catchUpMs.push(await caughtUp(on));
         const s1 = await status(on);
+        if (profile) {
+          const base = path.join(profileDir, job.name.split(" ").slice(0, 2).join("-"));
+          await Promise.all([on.prot.ask(`profile-stop ${base}-protected.cpuprofile`), on.recv!.ask(`profile-stop ${base}-recovery.cpuprofile`)]);
+        }
         r.on.push(fn);
         const gib = (s1.sender.ackedBytes - s0.sender.ackedBytes) / GiB;
         r.cpuPerGiB.push((s1.cpu - s0.cpu) / gib);
