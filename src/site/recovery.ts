@@ -87,12 +87,6 @@ export class Recovery {
     }
   }
 
-  /** What runs for a group here, for its state. */
-  activity(group: string): "test" | "failover" | undefined {
-    const kind = this.#active.get(group)?.kind;
-    return kind === "committed" ? "failover" : kind;
-  }
-
   /** Raises (and, once the test ends, clears) an alert for each test running longer than `limitMs`. */
   checkLongTests(nowMs = Date.now(), limitMs = TEST_TOO_LONG_MS): void {
     const events = this.#ctx.manager.events;
@@ -127,11 +121,12 @@ export class Recovery {
     if (a?.kind !== "test" || !a.test) throw new ConflictError("no_test", `no failover test of group "${name}" runs here`, a ? `the group is ${a.busy ?? a.kind}` : "start one with: lifeline test start");
     if (a.busy) throw new ConflictError("operation_running", `group "${name}" is busy: ${a.busy}`, "wait for it to end (lifeline tasks)");
     const test = a.test;
+    const exports = test.exportNames;
     a.busy = "stopping its failover test";
     return this.#run(name, async (store) => {
       const { task, report } = await test.stop(store, result, notes);
       this.#active.delete(name);
-      this.#report({ kind: "test", group: name, by: report.by, point: report.point, startedAtMs: report.startedAtMs, endedAtMs: report.stoppedAtMs, result, notes, vms: report.vms, exports: test.exportNames });
+      this.#report({ kind: "test", group: name, by: report.by, point: report.point, startedAtMs: report.startedAtMs, endedAtMs: report.stoppedAtMs, result, notes, vms: report.vms, exports });
       this.#ctx.manager.events.add({ severity: "info", kind: "test-stopped", group: name, message: `failover test of ${name} stopped by ${by}: ${result}` });
       return task;
     });

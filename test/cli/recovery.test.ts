@@ -90,6 +90,7 @@ describe("recovery-cli", () => {
     assert.equal(reports[0].result, "pass");
     assert.equal(reports[0].notes, "booted, app answered");
     assert.equal(reports[0].point.checkpointId, tags.t1);
+    assert.deepEqual(reports[0].exports, ["test/erp/erp-db/data"]);
     const atA = JSON.parse(await ok(["tasks", "--json", "--dir", dirA])) as { kind: string; state: string }[];
     assert.ok(atA.some((t) => t.kind === "test-stop" && t.state === "succeeded"), "A lists the tasks that ran at B");
     const html = path.join(root, "report.html");
