@@ -69,11 +69,20 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   for (const vm of VMS.filter((v) => !have.has(v.name))) {
     await addVm(ctxA, "erp", { name: vm.name, disks: vm.disks.map(({ name, sizeBytes }) => ({ name, sizeBytes })) }, "demo");
   }
+  // The workload follows the group: after a move it writes where the disks are served now.
+  const served = (name: string) => ctxA.appliance.device(name) ?? b.site.ctx.appliance.device(name);
   const targets = VMS.flatMap((vm) =>
     vm.disks.map((d) => {
-      const device = ctxA.appliance.device(`erp/${vm.name}/${d.name}`);
-      if (!device) throw new Error(`the demo's disk erp/${vm.name}/${d.name} is not served`);
-      return { device, kind: d.kind };
+      const name = `erp/${vm.name}/${d.name}`;
+      if (!served(name)) throw new Error(`the demo's disk ${name} is not served`);
+      return {
+        get device() {
+          const device = served(name);
+          if (!device) throw new Error(`${name} is not served at either site now (a move is under way)`);
+          return device;
+        },
+        kind: d.kind,
+      };
     }),
   );
   const workload = new DemoWorkload(targets);
