@@ -17,6 +17,9 @@ export const ComputeBody = z.object({
   timeoutMs: positiveMs.optional(),
   testNetwork: z.enum(["none", "isolated"]).optional(),
   liveBridge: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "a network interface name").optional(),
+  beforeScript: z.string().min(1).max(4096).optional(),
+  afterScript: z.string().min(1).max(4096).optional(),
+  scriptTimeoutMs: positiveMs.optional(),
 }).strict().refine((c) => c.driver !== "script" || (c.start && c.stop), "the script driver needs start and stop commands");
 
 export const GroupSettingsBody = z.object({

@@ -24,6 +24,10 @@ export interface ComputeSettings {
   testNetwork?: "none" | "isolated";
   /** Live network: a bridge to attach recovered VMs to (qemu); user-mode networking without one. */
   liveBridge?: string;
+  /** The operator's scripts around each recovery operation (re-IP, DNS, notifications), run at the recovery site. */
+  beforeScript?: string;
+  afterScript?: string;
+  scriptTimeoutMs?: number;
 }
 
 export interface GroupSettings {

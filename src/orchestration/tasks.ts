@@ -52,6 +52,20 @@ export interface Step {
   undo?(): Promise<void>;
 }
 
+/**
+ * The operator's scripts around an operation (re-IP, DNS, notifications):
+ * `before` steps run first (a failure means nothing was done), `after` steps
+ * last (a failure undoes the operation, like any step's).
+ */
+export interface StepHooks {
+  before?: Step[];
+  after?: Step[];
+}
+
+export function withHooks(steps: Step[], hooks: StepHooks = {}): Step[] {
+  return [...(hooks.before ?? []), ...steps, ...(hooks.after ?? [])];
+}
+
 let nextId = 1;
 
 export function newTask(kind: string, group: string, by: string, stepNames: string[]): TaskRecord {

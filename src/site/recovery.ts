@@ -24,6 +24,7 @@ import {
   QemuDriver,
   ScriptDriver,
   newTask,
+  runScript,
   runTask,
   parsePoint,
   recoverAfterRestart,
@@ -32,6 +33,8 @@ import {
   type ComputeDriver,
   type RecoveryGroup,
   type ReplicationControl,
+  type Step,
+  type StepHooks,
   type ResolvedPoint,
   type TaskRecord,
   type TaskStore,
@@ -107,7 +110,7 @@ export class Recovery {
     return this.#run(name, async (store) => {
       const point = this.#resolve(access, pointText);
       const test = new FailoverTest(this.#recoveryGroup(group, access), point, by);
-      const task = await test.start(store);
+      const task = await test.start(store, this.#hooks(group, "test-start", point, "test/"));
       if (task.state === "succeeded") {
         this.#active.set(name, { kind: "test", test, busy: undefined });
         this.#ctx.manager.events.add({ severity: "info", kind: "test-started", group: name, message: `failover test of ${name} started at ${point.label} by ${by}` });
@@ -124,7 +127,7 @@ export class Recovery {
     const exports = test.exportNames;
     a.busy = "stopping its failover test";
     return this.#run(name, async (store) => {
-      const { task, report } = await test.stop(store, result, notes);
+      const { task, report } = await test.stop(store, result, notes, this.#hooks(this.#ctx.manager.groups.get(name), "test-stop", test.point, "test/"));
       this.#active.delete(name);
       this.#report({ kind: "test", group: name, by: report.by, point: report.point, startedAtMs: report.startedAtMs, endedAtMs: report.stoppedAtMs, result, notes, vms: report.vms, exports });
       this.#ctx.manager.events.add({ severity: "info", kind: "test-stopped", group: name, message: `failover test of ${name} stopped by ${by}: ${result}` });
@@ -145,6 +148,29 @@ export class Recovery {
       const point = final && (pointText === undefined || pointText === "latest") ? final.id : pointText;
       return this.#failoverTask(name, point, by, store, { sourceQuiesced: final !== undefined });
     });
+  }
+
+  /**
+   * The group's before and after scripts as steps of an operation, with what
+   * they need in the environment: the operation, the point, the disks' URIs
+   * (`prefix` "test/" for a test's disks).
+   */
+  #hooks(g: Group, operation: string, point: ResolvedPoint, prefix: string): StepHooks {
+    const { beforeScript, afterScript, scriptTimeoutMs = 60_000 } = g.compute;
+    const access = this.#ctx.appliance.recovery?.(g.name);
+    const uris = g.vms.flatMap((v) => v.disks.map((d) => access?.exports.uri(`${prefix}${g.name}/${v.name}/${d.name}`) ?? ""));
+    const step = (phase: "before" | "after", command: string): Step => ({
+      name: `${phase} script`,
+      run: async () => {
+        const env = { LIFELINE_OPERATION: operation, LIFELINE_PHASE: phase, LIFELINE_GROUP: g.name, LIFELINE_SITE: this.#ctx.name, LIFELINE_POINT: point.label, LIFELINE_SEQ: String(point.seq), LIFELINE_DISK_URIS: uris.join(" ") };
+        const r = await runScript(command, env, scriptTimeoutMs);
+        const output = r.output.trim().split("\n").slice(-5).join(" | ");
+        if (r.timedOut) throw new Error(`the ${phase} script ran longer than ${scriptTimeoutMs} ms${output ? `: ${output}` : ""}`);
+        if (r.exitCode !== 0) throw new Error(`the ${phase} script failed with exit code ${r.exitCode}${output ? `: ${output}` : ""}`);
+        return output || "done";
+      },
+    });
+    return { before: beforeScript ? [step("before", beforeScript)] : [], after: afterScript ? [step("after", afterScript)] : [] };
   }
 
   /** How a failover stops and resumes the group's replication here (and lets the protected site's held writes go on). */
@@ -172,7 +198,7 @@ export class Recovery {
     const { group, access } = this.#recoverable(name);
     const point = this.#resolve(access, pointText);
     const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, this.#control(group, access, `failed over to ${point.label} by ${by}`, o.sourceQuiesced ?? false));
-    const task = await failover.start(store);
+    const task = await failover.start(store, { hooks: this.#hooks(group, "failover", point, "") });
     if (task.state === "succeeded") {
       this.#active.set(name, { kind: "failover", failover, busy: undefined, startedAtMs: Date.now() });
       this.#ctx.manager.events.add({ severity: "warning", kind: "failed-over", group: name, message: `group ${name} failed over to ${point.label} by ${by}: commit or roll back` });
@@ -181,7 +207,7 @@ export class Recovery {
   }
 
   async #commit(name: string, a: Activity & { kind: "failover" }, failover: LiveFailover, by: string, store: TaskStore): Promise<TaskRecord> {
-    const task = await failover.commit(store);
+    const task = await failover.commit(store, this.#hooks(this.#ctx.manager.groups.get(name), "commit", failover.point, ""));
     a.busy = undefined;
     if (task.state === "succeeded") {
       this.#ctx.manager.groups.setFailover(name, "committed");
@@ -300,7 +326,7 @@ export class Recovery {
     const { a, failover } = this.#failedOver(name, "roll back");
     a.busy = "rolling back its failover";
     return this.#run(name, async (store) => {
-      const task = await failover.rollback(store);
+      const task = await failover.rollback(store, this.#hooks(this.#ctx.manager.groups.get(name), "rollback", failover.point, ""));
       a.busy = undefined;
       if (task.state === "succeeded") {
         this.#active.delete(name);

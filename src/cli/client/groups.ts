@@ -21,6 +21,9 @@ interface SettingsOptions extends ClientOptions {
   computeStart?: string;
   computeStop?: string;
   testNetwork?: string;
+  beforeScript?: string;
+  afterScript?: string;
+  scriptTimeout?: string;
 }
 
 function settingOptions(cmd: Command): Command {
@@ -37,7 +40,10 @@ function settingOptions(cmd: Command): Command {
     .option("--vm-cpus <N>", "qemu: CPUs of each recovered VM")
     .option("--compute-start <CMD>", "script: the command that starts a VM (its disks' NBD URIs in the environment)")
     .option("--compute-stop <CMD>", "script: the command that stops it")
-    .option("--test-network <none|isolated>", "a test VM's network: none (default) or isolated user-mode networking");
+    .option("--test-network <none|isolated>", "a test VM's network: none (default) or isolated user-mode networking")
+    .option("--before-script <CMD>", "runs first in every recovery operation; a failure stops it (LIFELINE_OPERATION, LIFELINE_POINT, … in the environment)")
+    .option("--after-script <CMD>", "runs last when a test or failover starts (re-IP, DNS); a failure undoes it")
+    .option("--script-timeout <DURATION>", "how long a script may run (default 60s)");
 }
 
 /** Reads human units into the API's fields; a mistake names its flag. */
@@ -64,7 +70,7 @@ export function settingsBody(o: SettingsOptions): Record<string, unknown> {
     if (s !== "on" && s !== "off") throw new Error(`"${s}" is not on or off`);
     return s === "on";
   }, "compression");
-  const computeFlags = [o.vmMemory, o.vmCpus, o.computeStart, o.computeStop, o.testNetwork];
+  const computeFlags = [o.vmMemory, o.vmCpus, o.computeStart, o.computeStop, o.testNetwork, o.beforeScript, o.afterScript, o.scriptTimeout];
   if (o.compute === undefined && computeFlags.some((f) => f !== undefined)) throw new CliError("the compute options need --compute none|qemu|script");
   if (o.compute !== undefined) {
     if (!["none", "qemu", "script"].includes(o.compute)) throw new CliError(`--compute "${o.compute}" is not none, qemu or script`);
@@ -82,6 +88,15 @@ export function settingsBody(o: SettingsOptions): Record<string, unknown> {
     if (o.computeStart !== undefined) compute.start = o.computeStart;
     if (o.computeStop !== undefined) compute.stop = o.computeStop;
     if (o.testNetwork !== undefined) compute.testNetwork = o.testNetwork;
+    if (o.beforeScript !== undefined) compute.beforeScript = o.beforeScript;
+    if (o.afterScript !== undefined) compute.afterScript = o.afterScript;
+    if (o.scriptTimeout !== undefined) {
+      try {
+        compute.scriptTimeoutMs = Math.round(parseDurationMs(o.scriptTimeout));
+      } catch (err) {
+        throw new CliError(`--script-timeout: ${(err as Error).message}`);
+      }
+    }
     body.compute = compute;
   }
   return body;
