@@ -151,6 +151,15 @@ describe("web-console", { skip }, () => {
     await page.getByRole("link", { name: "Settings" }).click();
     await page.getByRole("heading", { name: "API tokens" }).waitFor();
     await page.getByRole("cell", { name: "B", exact: true }).waitFor();
+    // The group's compute driver and scripts, saved through the API and sent to the recovery site.
+    const recovery = page.getByRole("group", { name: "Recovery of group erp" });
+    await recovery.getByLabel("Compute driver").selectOption("qemu");
+    await recovery.getByLabel("Memory per VM (MiB)").fill("256");
+    await recovery.getByLabel("Before each operation").fill("logger lifeline $LIFELINE_OPERATION");
+    await recovery.getByRole("button", { name: "Save recovery settings" }).click();
+    await recovery.getByText("saved: qemu driver, scripts").waitFor();
+    const atB = JSON.parse(await lifeline(["status", "erp", "--json", "--dir", b.dir])) as { compute: { driver: string; memoryMiB: number; beforeScript: string } };
+    assert.deepEqual(atB.compute, { driver: "qemu", memoryMiB: 256, beforeScript: "logger lifeline $LIFELINE_OPERATION" });
     await screenshot(page, "08-settings");
     await page.context().close();
   });

@@ -61,6 +61,8 @@ export interface GroupStatus {
   bandwidthBytesPerSec?: number | null;
   priority?: "high" | "medium" | "low";
   compression?: boolean;
+  /** How recovered VMs start, and the scripts around recovery operations. */
+  compute?: ComputeSettings;
 }
 
 export interface Peer {
@@ -165,4 +167,18 @@ export interface Report {
 
 export interface ErrorBody {
   error: { code: string; message: string; hint?: string; field?: string };
+}
+
+export interface ComputeSettings {
+  driver: "none" | "qemu" | "script";
+  memoryMiB?: number;
+  cpus?: number;
+  start?: string;
+  stop?: string;
+  timeoutMs?: number;
+  testNetwork?: "none" | "isolated";
+  liveBridge?: string;
+  beforeScript?: string;
+  afterScript?: string;
+  scriptTimeoutMs?: number;
 }

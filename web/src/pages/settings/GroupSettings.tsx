@@ -1,6 +1,6 @@
 /** A group's settings (PATCH /groups/:name) and making a new group. Only changed fields are sent. */
 import { useState, type FormEvent } from "react";
-import type { GroupStatus } from "../../api/types";
+import type { ComputeSettings, GroupStatus } from "../../api/types";
 import { bytes, duration, parseBytes, parseDuration } from "../../lib/format";
 import { useLive } from "../../state/live";
 import { Outcome, useAction } from "./useAction";
@@ -87,10 +87,78 @@ export function GroupSettingsForm(props: { g: GroupStatus; canEdit: boolean }) {
         {props.canEdit ? <button type="submit" className="primary">Save settings</button> : null}
       </fieldset>
       <Outcome error={a.error} ok={a.ok} />
-      <p className="muted small">
-        Compute driver, boot order per VM, network mappings (test and live) and scripts: not available on this site yet — the site's API does not offer them.
-      </p>
+      {g.compute ? <ComputeForm g={g} compute={g.compute} canEdit={props.canEdit} /> : null}
     </form>
+  );
+}
+
+/** The compute driver, its VM settings, and the scripts around recovery operations: sent whole, as one setting. */
+function ComputeForm(props: { g: GroupStatus; compute: ComputeSettings; canEdit: boolean }) {
+  const { session, refresh } = useLive();
+  const [c, setC] = useState<ComputeSettings>(props.compute);
+  const a = useAction();
+  const text = (key: "start" | "stop" | "beforeScript" | "afterScript" | "liveBridge", label: string, hint: string) => (
+    <label>
+      {label}
+      <input value={c[key] ?? ""} placeholder={hint} onChange={(e) => setC({ ...c, [key]: e.target.value || undefined })} />
+    </label>
+  );
+  const whole = (key: "memoryMiB" | "cpus", label: string) => (
+    <label>
+      {label}
+      <input type="number" min={1} value={c[key] ?? ""} onChange={(e) => setC({ ...c, [key]: e.target.value ? Number(e.target.value) : undefined })} />
+    </label>
+  );
+  return (
+    <fieldset className="settings-form compute" disabled={!props.canEdit || a.busy} aria-label={`Recovery of group ${props.g.name}`}>
+      <legend>Recovery: compute driver and scripts</legend>
+      <label>
+        Compute driver
+        <select value={c.driver} onChange={(e) => setC({ ...c, driver: e.target.value as ComputeSettings["driver"] })}>
+          <option value="none">none (serve the disks)</option>
+          <option value="qemu">qemu</option>
+          <option value="script">script (libvirt, Proxmox, …)</option>
+        </select>
+      </label>
+      {c.driver === "qemu" ? (
+        <>
+          {whole("memoryMiB", "Memory per VM (MiB)")}
+          {whole("cpus", "CPUs per VM")}
+          <label>
+            Test network
+            <select value={c.testNetwork ?? "none"} onChange={(e) => setC({ ...c, testNetwork: e.target.value as "none" | "isolated" })}>
+              <option value="none">none (no NIC)</option>
+              <option value="isolated">isolated (user-mode, reaches nothing)</option>
+            </select>
+          </label>
+          {text("liveBridge", "Live network bridge", "e.g. br0 (empty: user-mode)")}
+        </>
+      ) : null}
+      {c.driver === "script" ? (
+        <>
+          {text("start", "Start command", "virsh start $LIFELINE_VM")}
+          {text("stop", "Stop command", "virsh destroy $LIFELINE_VM")}
+        </>
+      ) : null}
+      {text("beforeScript", "Before each operation", "a command; a failure stops the operation")}
+      {text("afterScript", "After a test or failover starts", "re-IP, DNS; a failure undoes it")}
+      {props.canEdit ? (
+        <button
+          type="button"
+          onClick={() =>
+            void a.run(async () => {
+              const body = Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined && v !== ""));
+              await session.api.patch(`/groups/${encodeURIComponent(props.g.name)}`, { compute: body });
+              refresh();
+              return `saved: ${c.driver} driver${c.beforeScript || c.afterScript ? ", scripts" : ""}`;
+            })
+          }
+        >
+          Save recovery settings
+        </button>
+      ) : null}
+      <Outcome error={a.error} ok={a.ok} />
+    </fieldset>
   );
 }
 
