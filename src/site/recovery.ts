@@ -20,20 +20,14 @@ import { ConflictError, NotFoundError, UnprocessableError, randomId, type Group,
 import {
   FailoverTest,
   LiveFailover,
-  NoneDriver,
-  QemuDriver,
-  ScriptDriver,
   newTask,
-  runScript,
   runTask,
   parsePoint,
   recoverAfterRestart,
   resolvePoint,
   restoreDisk,
-  type ComputeDriver,
   type RecoveryGroup,
   type ReplicationControl,
-  type Step,
   type StepHooks,
   type ResolvedPoint,
   type TaskRecord,
@@ -43,7 +37,7 @@ import {
 import type { Checkpoint, RecoveryAccess } from "./appliance.js";
 import type { SiteContext } from "./context.js";
 import { definitionOf } from "./group-ops.js";
-import { callPeer } from "./peer-client.js";
+import { groupPeerCall, recoveryGroup, scriptHooks } from "./recovery-group.js";
 import { becomeProtectedSite } from "./reverse.js";
 
 export interface Report extends ReportHead {
@@ -150,29 +144,6 @@ export class Recovery {
     });
   }
 
-  /**
-   * The group's before and after scripts as steps of an operation, with what
-   * they need in the environment: the operation, the point, the disks' URIs
-   * (`prefix` "test/" for a test's disks).
-   */
-  #hooks(g: Group, operation: string, point: ResolvedPoint, prefix: string): StepHooks {
-    const { beforeScript, afterScript, scriptTimeoutMs = 60_000 } = g.compute;
-    const access = this.#ctx.appliance.recovery?.(g.name);
-    const uris = g.vms.flatMap((v) => v.disks.map((d) => access?.exports.uri(`${prefix}${g.name}/${v.name}/${d.name}`) ?? ""));
-    const step = (phase: "before" | "after", command: string): Step => ({
-      name: `${phase} script`,
-      run: async () => {
-        const env = { LIFELINE_OPERATION: operation, LIFELINE_PHASE: phase, LIFELINE_GROUP: g.name, LIFELINE_SITE: this.#ctx.name, LIFELINE_POINT: point.label, LIFELINE_SEQ: String(point.seq), LIFELINE_DISK_URIS: uris.join(" ") };
-        const r = await runScript(command, env, scriptTimeoutMs);
-        const output = r.output.trim().split("\n").slice(-5).join(" | ");
-        if (r.timedOut) throw new Error(`the ${phase} script ran longer than ${scriptTimeoutMs} ms${output ? `: ${output}` : ""}`);
-        if (r.exitCode !== 0) throw new Error(`the ${phase} script failed with exit code ${r.exitCode}${output ? `: ${output}` : ""}`);
-        return output || "done";
-      },
-    });
-    return { before: beforeScript ? [step("before", beforeScript)] : [], after: afterScript ? [step("after", afterScript)] : [] };
-  }
-
   /** How a failover stops and resumes the group's replication here (and lets the protected site's held writes go on). */
   #control(group: Group, access: RecoveryAccess, reason: string, sourceQuiesced: boolean): ReplicationControl {
     const groups = this.#ctx.manager.groups;
@@ -190,8 +161,7 @@ export class Recovery {
   }
 
   #peerCall<T>(site: string, group: string, op: string, body: unknown): Promise<T> {
-    const peer = this.#ctx.manager.peers.get(site);
-    return callPeer<T>(this.#ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "POST", path: `/peer/v1/groups/${encodeURIComponent(group)}/${op}`, body });
+    return groupPeerCall<T>(this.#ctx, site, group, op, body);
   }
 
   async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore, o: { sourceQuiesced?: boolean } = {}): Promise<TaskRecord> {
@@ -224,13 +194,12 @@ export class Recovery {
     a.busy = "reversing protection";
     const g = this.#ctx.manager.groups.get(name);
     const old = g.protectedSite;
-    const peer = this.#ctx.manager.peers.get(old);
     const steps = [
       {
         name: `make ${old} the recovery site (its disks become the replica)`,
         run: async () => {
           const def = definitionOf({ ...g, protectedSite: this.#ctx.name, recoverySite: old });
-          await callPeer(this.#ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "POST", path: `/peer/v1/groups/${encodeURIComponent(name)}/reverse`, body: def });
+          await this.#peerCall(old, name, "reverse", def);
         },
       },
       {
@@ -498,25 +467,11 @@ export class Recovery {
   }
 
   #recoveryGroup(g: Group, access: RecoveryAccess): RecoveryGroup {
-    return {
-      name: g.name,
-      journal: access.journal,
-      vms: g.vms.map((v) => ({
-        name: v.name,
-        bootOrder: v.bootOrder,
-        bootDelayMs: v.bootDelayMs,
-        disks: v.disks.map((d) => ({ name: d.name, journalDisk: `${v.name}/${d.name}` })),
-        ...(g.compute.memoryMiB ? { memoryMiB: g.compute.memoryMiB } : {}),
-        ...(g.compute.cpus ? { cpus: g.compute.cpus } : {}),
-        networkMapping: {
-          test: (g.compute.testNetwork === "isolated" ? { "isolated-user-net": "on" } : {}) as Record<string, string>,
-          live: (g.compute.liveBridge ? { bridge: g.compute.liveBridge } : {}) as Record<string, string>,
-        },
-      })),
-      exports: access.exports,
-      driver: driverFor(g),
-      workDir: path.join(this.#ctx.layout.dir, "recovery", g.name),
-    };
+    return recoveryGroup(this.#ctx, g, access);
+  }
+
+  #hooks(g: Group, operation: string, point: ResolvedPoint, prefix: string): StepHooks {
+    return scriptHooks(this.#ctx, g, operation, point, prefix);
   }
 
   #failoverReport(f: LiveFailover, startedAtMs: number, result: string): void {
@@ -529,9 +484,3 @@ export class Recovery {
   }
 }
 
-function driverFor(g: Group): ComputeDriver {
-  const c = g.compute;
-  if (c.driver === "qemu") return new QemuDriver();
-  if (c.driver === "script") return new ScriptDriver({ start: c.start ?? "", stop: c.stop ?? "", ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}) });
-  return new NoneDriver();
-}
