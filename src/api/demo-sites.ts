@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { FastifyBaseLogger } from "fastify";
-import { DemoWorkload, addVm, createGroup, createPairingToken, initSite, pairWith, siteLayout } from "../site/index.js";
+import { DemoWorkload, nbdUri, addVm, createGroup, createPairingToken, initSite, pairWith, siteLayout } from "../site/index.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 
 export interface DemoPorts {
@@ -89,7 +89,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   workload.start();
   const token = (name: "A" | "B") => fs.readFileSync(siteLayout(path.join(o.dir, name)).cliToken, "utf8").trim();
   const nbd = ctxA.appliance.nbdAddress;
-  const nbdUris = VMS.flatMap((vm) => vm.disks.map((d) => `nbd://${nbd.host}:${nbd.port}/erp/${vm.name}/${d.name}`));
+  const nbdUris = VMS.flatMap((vm) => vm.disks.map((d) => nbdUri(nbd, `erp/${vm.name}/${d.name}`)));
   const tokens = { A: token("A"), B: token("B") };
   return {
     a,

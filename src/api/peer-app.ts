@@ -11,7 +11,7 @@ import { z } from "zod";
 import { LifelineError, PRIORITIES, UnprocessableError } from "../manager/index.js";
 import { acceptPairing, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, becomeRecoverySite, quiesceForMove, unquiesce, runHere, type RecoveryRequest, type Site } from "../site/index.js";
 import { installErrorHandling } from "./errors.js";
-import { CheckpointQuery, ComputeBody, Name, ReportsQuery, TaskParams, TasksQuery } from "./schemas.js";
+import { CheckpointQuery, ComputeBody, Name, Notes, Point, ReportsQuery, TaskParams, TasksQuery, TestResult, VmDisk } from "./schemas.js";
 
 const Card = z.object({
   site: Name,
@@ -39,16 +39,15 @@ const Definition = z.object({
   vms: z.array(z.object({ name: Name, bootOrder: z.number().int(), bootDelayMs: z.number().int(), disks: z.array(z.object({ name: Name, sizeBytes: z.number().int().positive() })) })),
 });
 
-const Point = z.string().min(1).max(200).optional();
 const RecoveryRequestBody = z.discriminatedUnion("op", [
   z.object({ op: z.literal("test-start"), group: Name, point: Point }),
-  z.object({ op: z.literal("test-stop"), group: Name, result: z.enum(["pass", "fail", "unknown"]), notes: z.string().max(10_000) }),
+  z.object({ op: z.literal("test-stop"), group: Name, result: TestResult, notes: Notes }),
   z.object({ op: z.literal("failover"), group: Name, point: Point, shutdownSource: z.boolean() }),
   z.object({ op: z.literal("commit"), group: Name, reverseProtect: z.boolean() }),
   z.object({ op: z.literal("rollback"), group: Name }),
   z.object({ op: z.literal("reverse-protect"), group: Name }),
   z.object({ op: z.literal("move"), group: Name, reverseProtect: z.boolean() }),
-  z.object({ op: z.literal("restore"), group: Name, disk: z.string().max(130), point: Point, out: z.string().startsWith("/").optional() }),
+  z.object({ op: z.literal("restore"), group: Name, disk: VmDisk, point: Point, out: z.string().startsWith("/").optional() }),
 ]);
 
 class PeerNotPairedError extends LifelineError {

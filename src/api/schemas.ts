@@ -3,7 +3,8 @@ import { z } from "zod";
 import { PRIORITIES, ROLES } from "../manager/index.js";
 
 /** Group, VM and disk names go into NBD export names and file paths. */
-export const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "use letters, digits, '.', '_' or '-' (at most 63, not starting with . _ or -)");
+const NAME = "[A-Za-z0-9][A-Za-z0-9._-]{0,62}";
+export const Name = z.string().regex(new RegExp(`^${NAME}$`), "use letters, digits, '.', '_' or '-' (at most 63, not starting with . _ or -)");
 const ms = z.number().int().nonnegative();
 const positiveMs = z.number().int().positive();
 const bytes = z.number().int().positive();
@@ -71,14 +72,18 @@ export const PairBody = z.object({ token: z.string().min(1), peerHost: z.string(
 export const PeerParams = z.object({ site: Name });
 
 /** A point in a group's journal: latest, a checkpoint id, seq:N, an ISO time, "5.7s ago", tag:NAME. */
-const Point = z.string().min(1).max(200).optional();
+export const Point = z.string().min(1).max(200).optional();
+/** A disk of a group as VM/DISK. */
+export const VmDisk = z.string().regex(new RegExp(`^${NAME}/${NAME}$`), "name the disk as VM/DISK");
 
 export const TestStartBody = z.object({ point: Point }).strict();
-export const TestStopBody = z.object({ result: z.enum(["pass", "fail", "unknown"]).optional(), notes: z.string().max(10_000).optional() }).strict();
+export const TestResult = z.enum(["pass", "fail", "unknown"]);
+export const Notes = z.string().max(10_000);
+export const TestStopBody = z.object({ result: TestResult.optional(), notes: Notes.optional() }).strict();
 export const FailoverBody = z.object({ point: Point, shutdownSource: z.boolean().optional() }).strict();
 export const RestoreBody = z.object({
   point: Point,
-  disk: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\/[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "name the disk as VM/DISK"),
+  disk: VmDisk,
   /** Default: restores/<group>-<vm>-<disk>-<seq>.raw in the site's directory. */
   out: z.string().refine((p) => p.startsWith("/"), "must be an absolute path on the site's machine").optional(),
 }).strict();

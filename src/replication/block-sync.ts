@@ -62,15 +62,15 @@ export class BlockSync {
 
   async #worker(): Promise<void> {
     const stream = this.#group.stream;
+    // Consecutive dirty blocks go as one record of up to 1 MiB: fewer reads, records and acks. The
+    // workers pass the wait for room below together, so their runs together must stay a small part
+    // of the stream, or on a small stream they fill it and the clients' writes overflow it.
+    const runBytes = Math.min(MAX_RUN_BYTES, Math.floor(stream.limitBytes / (4 * PARALLEL_READS)));
     for (;;) {
       if (this.#stopped || this.#group.state.kind !== "syncing") return;
       const next = this.#next();
       if (!next) return;
       const { disk, block } = next;
-      // Consecutive dirty blocks go as one record of up to 1 MiB: fewer reads, records and acks. The
-      // workers pass the wait for room below together, so their runs together must stay a small part
-      // of the stream, or on a small stream they fill it and the clients' writes overflow it.
-      const runBytes = Math.min(MAX_RUN_BYTES, Math.floor(stream.limitBytes / (4 * PARALLEL_READS)));
       const run = disk.bitmap.runFrom(block, Math.max(1, Math.floor(runBytes / disk.bitmap.blockBytes)));
       const offset = disk.bitmap.range(block).offset;
       const length = Math.min(run * disk.bitmap.blockBytes, disk.spec.sizeBytes - offset);

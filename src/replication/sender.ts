@@ -196,14 +196,11 @@ export class Sender {
     while (!link.isClosed) {
       const records: StreamRecord[] = [];
       let bytes = 0;
-      const collect = () => {
-        for (let e = g.stream.get(next); e?.record && bytes < batchBytes && this.#inFlightBytes + bytes < window; e = g.stream.get(next)) {
-          records.push(e.record);
-          bytes += e.bytes;
-          next++;
-        }
-      };
-      collect();
+      for (let e = g.stream.get(next); e?.record && bytes < batchBytes && this.#inFlightBytes + bytes < window; e = g.stream.get(next)) {
+        records.push(e.record);
+        bytes += e.bytes;
+        next++;
+      }
       if (records.length === 0) {
         if (next <= g.stream.ackedSeq) next = g.stream.ackedSeq + 1;
         await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), link.closed]);

@@ -128,3 +128,9 @@ export interface Appliance {
   readonly replicationPort?: number;
   close(): Promise<void>;
 }
+
+/** The URI a client attaches export `name` of the NBD server at `address` with (IPv6 hosts in brackets). */
+export function nbdUri(address: { host: string; port: number }, name: string): string {
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  return `nbd://${host}:${address.port}/${name}`;
+}

@@ -5,6 +5,7 @@ export { siteLayout, writeFileAtomic, type SiteLayout } from "./files.js";
 export { fingerprintOf, type SiteIdentity } from "./identity.js";
 export type { SiteContext, SiteEndpoints } from "./context.js";
 export type * from "./appliance.js";
+export { nbdUri } from "./appliance.js";
 export { LocalAppliance, exportName } from "./local-appliance.js";
 export { ReplicatingAppliance, type ReplicatingApplianceOptions } from "./replicating-appliance.js";
 export { createPairingToken, pairWith, acceptPairing, siteCard, announceEndpoints, updatePeerEndpoints, type SiteCard } from "./pairing.js";

@@ -163,10 +163,8 @@ export class ProtectedSide {
       });
     }
     const seq = cp.seq;
-    const deadline = Date.now() + CHECKPOINT_DURABLE_TIMEOUT_MS;
-    while (this.#group.status().ackedSeq < seq) {
-      if (Date.now() > deadline) throw new UnavailableError("checkpoint_not_durable", `checkpoint ${cp.id} (seq ${seq}) is not yet durable at ${this.spec.peer.site}`, { hint: "the link may be slow or down; lifeline checkpoints GROUP shows it once it arrives" });
-      await new Promise((r) => setTimeout(r, 20));
+    if (!(await this.#acked(() => seq, Date.now() + CHECKPOINT_DURABLE_TIMEOUT_MS))) {
+      throw new UnavailableError("checkpoint_not_durable", `checkpoint ${cp.id} (seq ${seq}) is not yet durable at ${this.spec.peer.site}`, { hint: "the link may be slow or down; lifeline checkpoints GROUP shows it once it arrives" });
     }
     return { id: cp.id, seq, time: cp.timeMs, tag: cp.tag ?? null, consistent: cp.consistent };
   }
@@ -179,15 +177,25 @@ export class ProtectedSide {
   async quiesce(tag: string, timeoutMs = 120_000): Promise<Checkpoint> {
     this.#quiesced = true;
     await Promise.all(this.#gates.map((g) => g.hold()));
-    const deadline = Date.now() + timeoutMs;
-    while (this.#group.status().ackedSeq < this.#group.status().lastSeq || this.#group.state.kind !== "streaming") {
-      if (Date.now() > deadline) {
-        this.unquiesce();
-        throw new UnavailableError("not_caught_up", `group ${this.spec.name} did not catch up with ${this.spec.peer.site} within ${timeoutMs / 1000}s (${this.#group.state.kind})`, { hint: "check the link (lifeline status), then try again" });
-      }
-      await new Promise((r) => setTimeout(r, 20));
+    if (!(await this.#acked(() => this.#group.stream.nextSeq - 1, Date.now() + timeoutMs, { streaming: true }))) {
+      this.unquiesce();
+      throw new UnavailableError("not_caught_up", `group ${this.spec.name} did not catch up with ${this.spec.peer.site} within ${timeoutMs / 1000}s (${this.#group.state.kind})`, { hint: "check the link (lifeline status), then try again" });
     }
     return this.checkpoint(tag);
+  }
+
+  /**
+   * Polls until the recovery site holds every seq up to `target()` (read each
+   * time: checkpoints keep coming); false at the deadline, or, with
+   * `untilNotStreaming`, as soon as the group stops streaming.
+   */
+  async #acked(target: () => number, deadlineMs: number, o: { streaming?: boolean; untilNotStreaming?: boolean } = {}): Promise<boolean> {
+    for (;;) {
+      const streaming = this.#group.state.kind === "streaming";
+      if (this.#group.stream.ackedSeq >= target() && (streaming || !o.streaming)) return true;
+      if (Date.now() > deadlineMs || (o.untilNotStreaming && !streaming)) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   unquiesce(): void {
@@ -201,10 +209,7 @@ export class ProtectedSide {
     // Writes held by a quiesce must never land now: they would change disks the recovery site has taken over.
     if (this.#quiesced) for (const g of this.#gates) g.retire(`group ${this.spec.name} moved to ${this.spec.peer.site}`);
     // A clean stop lets the stream drain (briefly), so the activity log cools and a restart resyncs nothing.
-    const deadline = Date.now() + CLOSE_DRAIN_MS;
-    while (this.#sender && this.#group.status().ackedSeq < this.#group.status().lastSeq && this.#group.state.kind === "streaming" && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    if (this.#sender && this.#group.state.kind === "streaming") await this.#acked(() => this.#group.stream.nextSeq - 1, Date.now() + CLOSE_DRAIN_MS, { streaming: true, untilNotStreaming: true });
     await this.#sender?.stop();
     await this.#group.close();
     for (const s of this.#stores) await s.close();

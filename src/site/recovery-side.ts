@@ -47,18 +47,14 @@ export class RecoverySide {
     let journal: Journal | undefined;
     /** The history covered when the limit was reached: the alert says how far the early promotion shrank it. */
     let atLimit: { historyBeforeMs: number } | undefined;
-    const history = (j: Journal) => {
-      const first = j.checkpoints.list()[0];
-      return first ? Date.now() - first.timeMs : 0;
-    };
     const store = journalStore(dir, {
       onOpen: (j) => {
         journal = j;
         j.on((e: JournalEvent) => {
           if (e.type === "limit-warning") o.emit({ kind: "journal-warning", group: spec.name, bytes: e.sizeBytes, limitBytes: e.limitBytes });
-          if (e.type === "limit-reached") atLimit = { historyBeforeMs: history(j) };
+          if (e.type === "limit-reached") atLimit = { historyBeforeMs: historyCoveredMs(j) };
           if (e.type === "promoted" && atLimit) {
-            o.emit({ kind: "journal-limit", group: spec.name, historyBeforeMs: atLimit.historyBeforeMs, historyAfterMs: history(j) });
+            o.emit({ kind: "journal-limit", group: spec.name, historyBeforeMs: atLimit.historyBeforeMs, historyAfterMs: historyCoveredMs(j) });
             atLimit = undefined;
           }
           if (e.type === "limit-cleared") o.emit({ kind: "journal-under-limit", group: spec.name, bytes: e.sizeBytes, limitBytes: e.limitBytes });
@@ -111,7 +107,6 @@ export class RecoverySide {
   }
 
   #idle(j: Journal | undefined): Omit<ApplianceGroupStatus, "link" | "exports"> {
-    const first = j?.checkpoints.list()[0];
     return {
       sync: { kind: "none" },
       rpoMs: null,
@@ -120,7 +115,7 @@ export class RecoverySide {
       replicatedBytes: 0,
       replicatedWrites: j?.durableSeq ?? 0,
       compressionRatio: 1,
-      ...(j ? { journal: { bytes: j.sizeBytes, historyMs: first ? Date.now() - first.timeMs : 0, limitBytes: this.spec.journalLimitBytes } } : {}),
+      ...(j ? { journal: { bytes: j.sizeBytes, historyMs: historyCoveredMs(j), limitBytes: this.spec.journalLimitBytes } } : {}),
     };
   }
 
@@ -136,4 +131,10 @@ export class RecoverySide {
   async close(): Promise<void> {
     await this.#group.close();
   }
+}
+
+/** How far back the journal reaches now: from its oldest checkpoint. */
+function historyCoveredMs(j: Journal): number {
+  const first = j.checkpoints.list()[0];
+  return first ? Date.now() - first.timeMs : 0;
 }

@@ -9,7 +9,7 @@ import type { BlockDevice } from "../blockdev/index.js";
 import { NbdServer, StaticExports, type Logger } from "../nbd/index.js";
 import { ConflictError } from "../manager/index.js";
 import { Receiver, normalizeFingerprint, type SiteIdentity as ReplicationIdentity } from "../replication/index.js";
-import type { Appliance, ApplianceEvent, ApplianceGroupStatus, Checkpoint, CheckpointFilter, GroupSpec, RecoveryAccess } from "./appliance.js";
+import { nbdUri, type Appliance, type ApplianceEvent, type ApplianceGroupStatus, type Checkpoint, type CheckpointFilter, type GroupSpec, type RecoveryAccess } from "./appliance.js";
 import type { SiteIdentity } from "./identity.js";
 import { ProtectedSide } from "./protected-side.js";
 import { RecoverySide } from "./recovery-side.js";
@@ -158,14 +158,12 @@ export class ReplicatingAppliance implements Appliance {
     const side = this.#sides.get(group);
     const journal = side instanceof RecoverySide ? side.journal : undefined;
     if (!side || !(side instanceof RecoverySide) || !journal) return undefined;
-    const { host, port } = this.#nbdAddress;
-    const hostInUri = host.includes(":") ? `[${host}]` : host;
     return {
       journal,
       exports: {
         add: (exp) => void this.#exports.add(exp),
         remove: (name) => void this.#exports.remove(name),
-        uri: (name) => `nbd://${hostInUri}:${port}/${name}`,
+        uri: (name) => nbdUri(this.#nbdAddress, name),
       },
       stopReplication: (reason) => side.stopReplication(reason),
       resumeReplication: () => side.resumeReplication(),

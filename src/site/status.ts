@@ -5,7 +5,7 @@
  * second in the daemon and turns state changes into events and alerts.
  */
 import { ConflictError, deriveGroupState, stateEffects, type Group, type GroupState, type GroupStateName } from "../manager/index.js";
-import type { ApplianceEvent, ApplianceGroupStatus, Checkpoint, CheckpointFilter } from "./appliance.js";
+import { nbdUri, type ApplianceEvent, type ApplianceGroupStatus, type Checkpoint, type CheckpointFilter } from "./appliance.js";
 import type { SiteContext } from "./context.js";
 import { callPeer } from "./peer-client.js";
 
@@ -97,7 +97,7 @@ export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
       disks: v.disks.map((d) => {
         const name = `${g.name}/${v.name}/${d.name}`;
         const served = a.exports.includes(name);
-        return { name: d.name, sizeBytes: d.sizeBytes, path: d.path, export: served ? name : null, uri: served ? `nbd://${nbd.host}:${nbd.port}/${name}` : null };
+        return { name: d.name, sizeBytes: d.sizeBytes, path: d.path, export: served ? name : null, uri: served ? nbdUri(nbd, name) : null };
       }),
     })),
   };

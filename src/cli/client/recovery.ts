@@ -62,8 +62,9 @@ function exported(task: TaskRecord): string {
   return step?.detail ? step.detail.split(" ").map((u) => `  ${u}\n`).join("") : "";
 }
 
-function reportText(r: Report): string {
-  const rows: [string, string][] = [
+/** A report's fields as label and value, for the terminal and for the printable page alike. */
+function reportRows(r: Report): [string, string][] {
+  return [
     ["report", r.id],
     ["kind", r.kind === "test" ? "failover test" : "live failover"],
     ["group", r.group],
@@ -77,17 +78,16 @@ function reportText(r: Report): string {
     ["disks", r.exports.join(", ")],
     ["notes", r.notes || "-"],
   ];
-  return rows.map(([k, v]) => `${k.padEnd(9)} ${v}\n`).join("");
+}
+
+function reportText(r: Report): string {
+  return reportRows(r).map(([k, v]) => `${k.padEnd(9)} ${v}\n`).join("");
 }
 
 const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 
 export function reportHtml(r: Report): string {
-  const rows = reportText(r)
-    .trimEnd()
-    .split("\n")
-    .map((line) => `<tr><th>${escape(line.slice(0, 9).trim())}</th><td>${escape(line.slice(10))}</td></tr>`)
-    .join("\n");
+  const rows = reportRows(r).map(([k, v]) => `<tr><th>${escape(k)}</th><td>${escape(v)}</td></tr>`).join("\n");
   return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Lifeline ${escape(r.kind)} report ${escape(r.id)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;color:#111}table{border-collapse:collapse}th,td{text-align:left;padding:4px 12px;border-bottom:1px solid #ccc}th{width:8em}</style>
 </head><body><h1>${r.kind === "test" ? "Failover test" : "Failover"} report: ${escape(r.group)}</h1>\n<table>\n${rows}\n</table>
