@@ -11,11 +11,29 @@ import { api, CliError, resolveTarget } from "./client/connection.js";
 import { registerGroupCommands } from "./client/groups.js";
 import { registerRecoveryCommands } from "./client/recovery.js";
 import { makeLogger } from "./log.js";
+import { parseSize } from "./units.js";
 import { stopOnSignal } from "./nbd.js";
 
 function port(flag: string, text: string): number {
   if (!/^\d+$/.test(text) || Number(text) > 65535) throw new CliError(`${flag} "${text}" is not a port number`);
   return Number(text);
+}
+
+function streamBuffer(text: string): number {
+  let bytes: number;
+  try {
+    bytes = parseSize(text);
+  } catch (err) {
+    throw new CliError(`--stream-buffer: ${(err as Error).message}`);
+  }
+  if (bytes < 1024 * 1024) throw new CliError(`--stream-buffer ${text} is below 1MiB`);
+  return bytes;
+}
+
+function advertise(text: string): string {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new CliError(`--replication-advertise "${text}" is not HOST:PORT`, "e.g. 203.0.113.7:9440, or [2001:db8::7]:9440");
+  return text;
 }
 
 export function registerSiteCommands(program: Command): void {
@@ -30,8 +48,10 @@ export function registerSiteCommands(program: Command): void {
     .option("--nbd-port <PORT>", "NBD exports of protected disks", "10809")
     .option("--replication-port <PORT>", "incoming replication", "9440")
     .option("--peer-port <PORT>", "the site-to-site API (default: API port + 1)")
+    .option("--replication-advertise <HOST:PORT>", "where peers dial this site's replication port, if not at --host and --replication-port (NAT, port forward)")
+    .option("--stream-buffer <SIZE>", "memory for each protected group's outgoing stream; past it a bitmap sync catches up (default 256MiB)")
     .option("--json", "print JSON for scripts")
-    .action(async (o: { dir: string; name: string; host: string; apiPort: string; nbdPort: string; replicationPort: string; peerPort?: string; json?: boolean }) => {
+    .action(async (o: { dir: string; name: string; host: string; apiPort: string; nbdPort: string; replicationPort: string; peerPort?: string; replicationAdvertise?: string; streamBuffer?: string; json?: boolean }) => {
       if (!SITE_NAME.test(o.name)) throw new CliError(`--name "${o.name}" is not a site name`, "use letters, digits, '.', '_' or '-'");
       const r = await initSite({
         dir: o.dir,
@@ -41,6 +61,8 @@ export function registerSiteCommands(program: Command): void {
         nbdPort: port("--nbd-port", o.nbdPort),
         replicationPort: port("--replication-port", o.replicationPort),
         ...(o.peerPort === undefined ? {} : { peerPort: port("--peer-port", o.peerPort) }),
+        ...(o.replicationAdvertise === undefined ? {} : { replicationAdvertise: advertise(o.replicationAdvertise) }),
+        ...(o.streamBuffer === undefined ? {} : { streamBufferBytes: streamBuffer(o.streamBuffer) }),
       });
       if (o.json) {
         process.stdout.write(JSON.stringify({ dir: r.layout.dir, name: r.config.name, fingerprint: r.fingerprint, adminToken: r.adminToken, config: r.config }, null, 2) + "\n");

@@ -44,7 +44,8 @@ export interface AppenderOptions {
   dir: string;
   /** Segments in seq order; the last one is the one appended to. Shared with the journal. */
   segments: Segment[];
-  segmentBytes: number;
+  /** Where a segment rolls; asked at each batch, so a new journal limit takes effect at once. */
+  segmentBytes: () => number;
   /** Called for each record once it is written (readable), before it is durable. */
   onWritten: (records: PendingRecord[], firstPos: number) => void;
   onDurable: (seq: number) => void;
@@ -107,8 +108,9 @@ export class Appender {
     let seg = segments[segments.length - 1];
     const first = this.#queue[0]!;
     const firstBytes = recordBytes(first);
+    const rollBytes = this.#o.segmentBytes();
     try {
-      if (!seg || (seg.lastSeq >= seg.firstSeq && seg.sizeBytes + firstBytes > this.#o.segmentBytes)) {
+      if (!seg || (seg.lastSeq >= seg.firstSeq && seg.sizeBytes + firstBytes > rollBytes)) {
         seg = await Segment.create(this.#o.dir, first.seq);
         segments.push(seg);
       }
@@ -122,7 +124,7 @@ export class Appender {
     let n = 0;
     for (const r of this.#queue) {
       const size = recordBytes(r);
-      if (n > 0 && (bytes + size > MAX_BATCH_BYTES || seg.sizeBytes + bytes + size > this.#o.segmentBytes)) break;
+      if (n > 0 && (bytes + size > MAX_BATCH_BYTES || seg.sizeBytes + bytes + size > rollBytes)) break;
       if (size <= SLAB_RECORD_BYTES) small += size;
       bytes += size;
       n++;

@@ -71,6 +71,16 @@ export function replicaPath(dir: string, diskName: string): string {
   return path.join(dir, REPLICA_DIR, `${diskName}.raw`);
 }
 
+/**
+ * Where segments roll: the configured size, but at most an eighth of the
+ * journal's limit. Early promotion frees space only by deleting whole
+ * segments, never the last one, so a segment as large as the limit would let
+ * the journal grow to twice its limit before anything could be freed.
+ */
+export function rollBytes(config: Pick<GroupConfig, "segmentBytes" | "limitBytes">): number {
+  return Math.min(config.segmentBytes, Math.max(4 * 1024 * 1024, Math.floor(config.limitBytes / 8)));
+}
+
 export function defaultLimitBytes(disks: { sizeBytes: number }[]): number {
   const total = disks.reduce((n, d) => n + d.sizeBytes, 0);
   return Math.max(1024 ** 3, Math.round(total / 10));

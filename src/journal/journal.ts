@@ -94,7 +94,7 @@ export class Journal {
     this.#appender = new Appender({
       dir: path.join(dir, files.SEGMENT_DIR),
       segments: this.#segments,
-      segmentBytes: config.segmentBytes,
+      segmentBytes: () => files.rollBytes(config),
       onWritten: (batch, pos) => this.#onWritten(batch, pos),
       onDurable: (seq) => this.#onDurable(seq),
     });

@@ -20,6 +20,16 @@ export const SiteConfigSchema = z.object({
   replicationPort: port,
   /** The site-to-site API (HTTPS, mutual TLS); by default the API port + 1 (0 when the API port is 0). */
   peerPort: port,
+  /**
+   * Where peers dial this site's replication port, when not at host:replicationPort
+   * (NAT, a port forward, a WAN optimiser, a test's fault proxy).
+   */
+  replicationAdvertise: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, "HOST:PORT")
+    .optional(),
+  /** Memory for each protected group's outgoing stream; past it, a bitmap sync (default 256 MiB). */
+  streamBufferBytes: z.number().int().min(1024 * 1024).optional(),
 });
 export type SiteConfig = z.infer<typeof SiteConfigSchema>;
 

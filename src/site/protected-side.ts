@@ -59,7 +59,10 @@ export class ProtectedSide {
     this.#gates = gates;
   }
 
-  static async open(spec: GroupSpec, o: { identity: SiteIdentity; dataDir: string; exports: StaticExports; log: Logger; emit: (e: ApplianceEvent) => void }): Promise<ProtectedSide> {
+  static async open(
+    spec: GroupSpec,
+    o: { identity: SiteIdentity; dataDir: string; exports: StaticExports; log: Logger; emit: (e: ApplianceEvent) => void; streamLimitBytes?: number | undefined },
+  ): Promise<ProtectedSide> {
     const groupDir = path.join(o.dataDir, spec.name);
     await fs.mkdir(groupDir, { recursive: true });
     const stores: FileDevice[] = [];
@@ -85,6 +88,7 @@ export class ProtectedSide {
       activityLogFile: path.join(groupDir, `activity-${hash}.log`),
       initialSync: !delta && synced !== signature,
       deltaSync: delta,
+      ...(o.streamLimitBytes ? { streamLimitBytes: o.streamLimitBytes } : {}),
     });
     group.events.on((e) => {
       if (e.type === "state" && e.to === "streaming") void writeFileAtomic(syncedFile, signature).catch((err: unknown) => o.log.error({ err, group: spec.name }, "cannot record the synced disk set"));

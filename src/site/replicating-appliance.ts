@@ -24,6 +24,8 @@ export interface ReplicatingApplianceOptions {
   pinnedPeers: string[];
   dataDir: string;
   logger: Logger;
+  /** Each protected group's outgoing stream limit (ProtectedGroup's default when absent). */
+  streamBufferBytes?: number;
 }
 
 type Side = ProtectedSide | RecoverySide;
@@ -105,7 +107,7 @@ export class ReplicatingAppliance implements Appliance {
       const o = this.#o;
       const opened =
         spec.role === "protected"
-          ? await ProtectedSide.open(spec, { identity: this.#identity, dataDir: o.dataDir, exports: this.#exports, log: o.logger, emit: (e) => this.#emit(e) })
+          ? await ProtectedSide.open(spec, { identity: this.#identity, dataDir: o.dataDir, exports: this.#exports, log: o.logger, emit: (e) => this.#emit(e), streamLimitBytes: o.streamBufferBytes })
           : await RecoverySide.open(spec, { receiver: this.#receiver, dataDir: o.dataDir, log: o.logger, emit: (e) => this.#emit(e) });
       this.#sides.set(spec.name, opened);
     });

@@ -26,6 +26,8 @@ export interface InitOptions {
   nbdPort: number;
   replicationPort: number;
   peerPort?: number;
+  replicationAdvertise?: string;
+  streamBufferBytes?: number;
 }
 
 export interface InitResult {
@@ -49,6 +51,8 @@ export async function initSite(o: InitOptions): Promise<InitResult> {
     nbdPort: o.nbdPort,
     replicationPort: o.replicationPort,
     peerPort: o.peerPort ?? (o.apiPort === 0 ? 0 : o.apiPort + 1),
+    ...(o.replicationAdvertise ? { replicationAdvertise: o.replicationAdvertise } : {}),
+    ...(o.streamBufferBytes ? { streamBufferBytes: o.streamBufferBytes } : {}),
   };
   const identity = await createIdentity(o.name, layout.key, layout.cert);
   const manager = Manager.open(layout.database);
@@ -114,6 +118,7 @@ export class Site {
             pinnedPeers: ac.pinnedPeers,
             dataDir: layout.data,
             logger: options.logger,
+            ...(config.streamBufferBytes ? { streamBufferBytes: config.streamBufferBytes } : {}),
           });
     } catch (err) {
       manager.close();
@@ -127,8 +132,7 @@ export class Site {
     const endpoints: SiteEndpoints = {
       apiUrl: `http://${config.host}:${config.apiPort}`,
       peerUrl: `https://${config.host}:${config.peerPort}`,
-      replicationHost: config.host,
-      replicationPort: appliance.replicationPort ?? config.replicationPort,
+      ...replicationEndpoint(config, appliance.replicationPort ?? config.replicationPort),
     };
     const ctx: SiteContext = { name: config.name, config, layout, identity, manager, appliance, log: options.logger, endpoints, remoteJournals: new Map() };
     appliance.onEvent((e) => recordApplianceEvent(ctx, e));
@@ -182,4 +186,11 @@ export class Site {
       this.ctx.manager.close();
     }
   }
+}
+
+/** The replication address peers dial: the advertised one, or where this site listens. */
+function replicationEndpoint(config: SiteConfig, listening: number): { replicationHost: string; replicationPort: number } {
+  if (!config.replicationAdvertise) return { replicationHost: config.host, replicationPort: listening };
+  const at = config.replicationAdvertise.lastIndexOf(":");
+  return { replicationHost: config.replicationAdvertise.slice(0, at).replace(/^\[|\]$/g, ""), replicationPort: Number(config.replicationAdvertise.slice(at + 1)) };
 }

@@ -36,7 +36,10 @@ export class Daemon {
   readonly dir: string;
   #child: ChildProcess | undefined;
   #exit: Promise<number | null> | undefined;
+  #stopping = false;
   stderr = "";
+  /** Set when the daemon exited without `stop()` asking it to: a crash. */
+  crashed: string | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -50,8 +53,14 @@ export class Daemon {
     fs.rmSync(path.join(this.dir, "run.json"), { force: true });
     const child = spawn(process.execPath, [LIFELINE, "site", "start", "--dir", this.dir], { env: { ...process.env, LIFELINE_LOG: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;
-    child.stderr.on("data", (d: Buffer) => (this.stderr += d.toString()));
-    this.#exit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    this.#stopping = false;
+    child.stderr.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-64 * 1024)));
+    this.#exit = new Promise((resolve) =>
+      child.once("exit", (code, signal) => {
+        if (!this.#stopping) this.crashed ??= `site daemon in ${this.dir} exited by itself (code ${code}, signal ${signal}): ${this.stderr.slice(-4000)}`;
+        resolve(code);
+      }),
+    );
     let exited = false;
     void this.#exit.then(() => (exited = true));
     while (!fs.existsSync(path.join(this.dir, "run.json"))) {
@@ -60,9 +69,16 @@ export class Daemon {
     }
   }
 
+  /** The running daemon's process id. */
+  get pid(): number | undefined {
+    const c = this.#child;
+    return c && c.exitCode === null && c.signalCode === null ? c.pid : undefined;
+  }
+
   /** SIGTERM, and the exit code. */
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     if (!this.#child || this.#child.exitCode !== null || this.#child.signalCode !== null) return this.#child?.exitCode ?? null;
+    this.#stopping = true;
     this.#child.kill(signal);
     return this.#exit!;
   }

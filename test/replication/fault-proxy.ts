@@ -2,7 +2,8 @@
  * A fault-injecting TCP proxy for replication tests: it sits between the
  * sender and the receiver and can cut every connection, stall them (bytes
  * stop flowing, sockets stay open), close one in the middle of a frame, or
- * cap the bandwidth. TLS passes through untouched (the proxy only sees bytes).
+ * cap the bandwidth, or add latency. TLS passes through untouched (the proxy
+ * only sees bytes).
  */
 import net from "node:net";
 
@@ -19,6 +20,7 @@ export class FaultProxy {
   #bytesPerSec: number | undefined;
   #closeMidFrameAfter: number | undefined;
   #refuse = false;
+  #delayMs = 0;
   connections = 0;
 
   constructor(target: { host: string; port: number }) {
@@ -64,6 +66,11 @@ export class FaultProxy {
     this.#bytesPerSec = bytesPerSec;
   }
 
+  /** Every byte, both ways, arrives `ms` later than it was sent (a long link); 0 lifts it. */
+  delay(ms: number): void {
+    this.#delayMs = ms;
+  }
+
   /** The next connection's sender-side stream is cut after `bytes` more bytes (mid-frame). */
   closeMidFrame(bytes: number): void {
     this.#closeMidFrameAfter = bytes;
@@ -90,10 +97,13 @@ export class FaultProxy {
     };
     client.on("error", done).on("close", done);
     server.on("error", done).on("close", done);
+    const back = this.#delayed(server, client);
     server.on("data", (d: Buffer) => {
+      if (this.#delayMs > 0 || back.busy()) return back.push(d);
       if (!client.write(d)) server.pause();
     });
     client.on("drain", () => !this.#stalled && server.resume());
+    const forth = this.#delayed(client, server);
     let queue = Promise.resolve();
     client.on("data", (d: Buffer) => {
       if (this.#closeMidFrameAfter !== undefined) {
@@ -108,6 +118,7 @@ export class FaultProxy {
       }
       const rate = this.#bytesPerSec;
       if (rate === undefined) {
+        if (this.#delayMs > 0 || forth.busy()) return forth.push(d);
         if (!server.write(d)) client.pause();
         return;
       }
@@ -122,5 +133,35 @@ export class FaultProxy {
       client.pause();
       server.pause();
     }
+  }
+
+  /**
+   * A one-way line with latency: each chunk is written `delay` ms after it
+   * arrived, in order; the source pauses while more than 8 MiB is on the line.
+   */
+  #delayed(from: net.Socket, to: net.Socket): { push(d: Buffer): void; busy(): boolean } {
+    const line: { at: number; d: Buffer }[] = [];
+    let bytes = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const pump = () => {
+      timer = undefined;
+      while (line.length && line[0]!.at <= Date.now()) {
+        const { d } = line.shift()!;
+        bytes -= d.length;
+        if (!to.destroyed) to.write(d);
+      }
+      if (bytes < 8 << 20 && !this.#stalled) from.resume();
+      if (line.length) timer = setTimeout(pump, Math.max(0, line[0]!.at - Date.now()));
+    };
+    to.once("close", () => timer && clearTimeout(timer));
+    return {
+      push: (d) => {
+        line.push({ at: Date.now() + this.#delayMs, d });
+        bytes += d.length;
+        if (bytes >= 8 << 20) from.pause();
+        timer ??= setTimeout(pump, Math.max(0, line[0]!.at - Date.now()));
+      },
+      busy: () => line.length > 0,
+    };
   }
 }

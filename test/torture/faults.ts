@@ -1,0 +1,150 @@
+/**
+ * The torture's faults, each injected, held for a seeded while, and healed.
+ * Whatever a fault can check on the spot it checks here (a recovered or test
+ * disk judged as the point it was opened at, production after a crash); the
+ * run's checks after every fault are in torture.ts.
+ */
+import { RawClient } from "../nbd/client.js";
+import type { TortureRun } from "./torture.js";
+import { TortureFailure } from "./torture.js";
+import { sleep } from "./writer.js";
+
+export const FAULT_KINDS = [
+  "kill-protected",
+  "kill-recovery",
+  "kill-both",
+  "link-cut",
+  "link-stall",
+  "link-latency",
+  "link-cap",
+  "link-reset",
+  "journal-full",
+  "burst",
+  "failover-test",
+  "failover-rollback",
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Link faults that can run beside a failover test. */
+const BESIDE_TEST = ["link-cut", "link-stall", "link-latency", "burst"] as const;
+
+export async function injectFault(run: TortureRun, kind: FaultKind, what: string): Promise<void> {
+  const { sites, random } = run;
+  const holdMs = (lo: number, hi: number) => Math.round(random.between(lo, hi) * 1000);
+  switch (kind) {
+    case "kill-protected":
+      await killProtected(run, holdMs(0.2, 3));
+      await run.checkProduction(`after ${what}`);
+      return;
+    case "kill-recovery":
+      await sites.b.stop("SIGKILL");
+      await sleep(holdMs(0.2, 3));
+      await sites.b.start();
+      return;
+    case "kill-both": {
+      await Promise.all([sites.a.stop("SIGKILL"), sites.b.stop("SIGKILL")]);
+      run.fio.killEpoch++;
+      await sleep(holdMs(0.2, 3));
+      const order = random.next() < 0.5 ? [sites.a, sites.b] : [sites.b, sites.a];
+      for (const site of order) await site.start();
+      await run.checkProduction(`after ${what}`);
+      return;
+    }
+    case "failover-test":
+      await failoverTest(run, what);
+      return;
+    case "failover-rollback":
+      await failoverRollback(run, what);
+      return;
+    default: {
+      const heal = startLinkFault(run, kind);
+      await sleep(kind === "link-cap" ? holdMs(5, 10) : holdMs(1, 6));
+      heal();
+    }
+  }
+}
+
+async function killProtected(run: TortureRun, downMs: number): Promise<void> {
+  await run.sites.a.stop("SIGKILL");
+  run.fio.killEpoch++;
+  await sleep(downMs);
+  await run.sites.a.start();
+}
+
+/** Starts a fault of the link (or of the workload's rate); returns what heals it. */
+function startLinkFault(run: TortureRun, kind: FaultKind): () => void {
+  const { proxy } = run.sites;
+  const writer = run.writer;
+  switch (kind) {
+    case "link-cut":
+      proxy.refuse(true);
+      return () => proxy.refuse(false);
+    case "link-stall":
+      proxy.stall(true);
+      return () => proxy.stall(false);
+    case "link-latency":
+      proxy.delay(Math.round(run.random.between(50, 400)));
+      return () => proxy.delay(0);
+    case "link-cap":
+      // Below the workloads' ~4 MiB/s, so the 4 MiB stream overflows into a bitmap sync.
+      proxy.bandwidth(256 * 1024);
+      return () => proxy.bandwidth(undefined);
+    case "link-reset":
+      proxy.closeMidFrame(1 + run.random.int(512 * 1024));
+      proxy.cut();
+      return () => undefined;
+    case "journal-full": {
+      const ballast = run.sites.fill();
+      return () => ballast.release();
+    }
+    case "burst": {
+      const rate = writer.rateBytesPerSec;
+      writer.rateBytesPerSec = undefined;
+      return () => (writer.rateBytesPerSec = rate);
+    }
+    default:
+      throw new Error(`${kind} is not a link fault`);
+  }
+}
+
+/**
+ * A failover test at a random consistent point, maybe beside a link fault:
+ * its disks are that point exactly, a write to them stays in the test (the
+ * checks after the round would find it in a point or production), and the
+ * test stops cleanly.
+ */
+async function failoverTest(run: TortureRun, what: string): Promise<void> {
+  const points = await run.points();
+  const cp = run.random.pick(points.slice(-30));
+  const beside = run.random.next() < 0.5 ? run.random.pick(BESIDE_TEST) : undefined;
+  const heal = beside ? startLinkFault(run, beside) : () => undefined;
+  try {
+    await run.recover("test", { point: cp.id });
+    const port = run.nbdPortB();
+    if (port === undefined) throw new TortureFailure(`${what}: the recovery site is not running`);
+    await run.judgeServed(port, "test/", cp, `${what}${beside ? ` beside ${beside}` : ""}: test disks`);
+    const disk = run.sites.disks[run.random.int(run.sites.disks.length)]!;
+    const { client } = await RawClient.session(port, `test/${disk.name}`);
+    try {
+      await client.writeBytes(4096 * run.random.int(disk.sizeBytes / 4096), Buffer.alloc(4096, 0xa5));
+    } finally {
+      client.close();
+    }
+    await sleep(Math.round(run.random.between(0.5, 3) * 1000));
+    await run.recover("test/stop", { result: "pass", notes: `torture ${what}` });
+  } finally {
+    heal();
+  }
+}
+
+/** A live failover to a random consistent point: the served disks are that point exactly; then rollback. */
+async function failoverRollback(run: TortureRun, what: string): Promise<void> {
+  const points = await run.points();
+  const cp = run.random.pick(points.slice(-30));
+  await run.recover("failover", { point: cp.id });
+  const port = run.nbdPortB();
+  if (port === undefined) throw new TortureFailure(`${what}: the recovery site is not running`);
+  await run.judgeServed(port, "", cp, `${what}: failed-over disks`);
+  await sleep(Math.round(run.random.between(0.5, 3) * 1000));
+  await run.recover("rollback");
+}
