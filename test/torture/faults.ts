@@ -42,14 +42,18 @@ export async function injectFault(run: TortureRun, kind: FaultKind, what: string
       await sites.b.start();
       return;
     case "kill-both": {
+      run.fio.protectedSiteKilled();
       await Promise.all([sites.a.stop("SIGKILL"), sites.b.stop("SIGKILL")]);
-      run.fio.killEpoch++;
       await sleep(holdMs(0.2, 3));
       const order = random.next() < 0.5 ? [sites.a, sites.b] : [sites.b, sites.a];
       for (const site of order) await site.start();
+      run.fio.protectedSiteBack();
       await run.checkProduction(`after ${what}`);
       return;
     }
+    case "journal-full":
+      await journalFull(run, holdMs(1, 5), what);
+      return;
     case "failover-test":
       await failoverTest(run, what);
       return;
@@ -65,10 +69,11 @@ export async function injectFault(run: TortureRun, kind: FaultKind, what: string
 }
 
 async function killProtected(run: TortureRun, downMs: number): Promise<void> {
+  run.fio.protectedSiteKilled();
   await run.sites.a.stop("SIGKILL");
-  run.fio.killEpoch++;
   await sleep(downMs);
   await run.sites.a.start();
+  run.fio.protectedSiteBack();
 }
 
 /** Starts a fault of the link (or of the workload's rate); returns what heals it. */
@@ -93,17 +98,40 @@ function startLinkFault(run: TortureRun, kind: FaultKind): () => void {
       proxy.closeMidFrame(1 + run.random.int(512 * 1024));
       proxy.cut();
       return () => undefined;
-    case "journal-full": {
-      const ballast = run.sites.fill();
-      return () => ballast.release();
-    }
     case "burst": {
+      // The writer as fast as it goes, over a link capped below that.
       const rate = writer.rateBytesPerSec;
       writer.rateBytesPerSec = undefined;
-      return () => (writer.rateBytesPerSec = rate);
+      proxy.bandwidth(2 * 1024 * 1024);
+      return () => {
+        writer.rateBytesPerSec = rate;
+        proxy.bandwidth(undefined);
+      };
     }
     default:
       throw new Error(`${kind} is not a link fault`);
+  }
+}
+
+/**
+ * The recovery site's data file system filled to the last byte: the journal
+ * must pause the group with a storage-full alert (seen within 15 s), lose
+ * nothing, and resume by itself once space returns.
+ */
+async function journalFull(run: TortureRun, holdMs: number, what: string): Promise<void> {
+  const ballast = run.sites.fill();
+  try {
+    const t0 = Date.now();
+    for (;;) {
+      const alerts = await run.sites.api<{ kind: string }[]>(run.sites.b, "GET", "/alerts");
+      if (alerts.some((a) => a.kind === "storage-full")) break;
+      if (Date.now() - t0 > 15_000) throw new TortureFailure(`${what}: the recovery site raised no storage-full alert within 15 s of its file system filling up`);
+      await sleep(200);
+    }
+    run.summary.storageFullAlerts++;
+    await sleep(holdMs);
+  } finally {
+    ballast.release();
   }
 }
 

@@ -11,13 +11,14 @@ import { sleep } from "./writer.js";
 
 export class FioLoad {
   readonly #uri: () => string | undefined;
-  /** Bumped by the suite whenever it kills the protected site: runs that saw it are excused. */
-  killEpoch = 0;
+  /** Bumped whenever the suite kills the protected site: runs that saw it are excused. */
+  #killEpoch = 0;
   runs = 0;
   verified = 0;
   excused = 0;
   #child: ChildProcess | undefined;
   #running = false;
+  #down = false;
   #loop: Promise<void> | undefined;
   /** Set when a run failed with nothing to excuse it. */
   failure: string | undefined;
@@ -32,6 +33,22 @@ export class FioLoad {
     this.#loop = this.#run();
   }
 
+  /**
+   * Called before the suite kills the protected site: the run in flight is
+   * excused, and ended, since fio's nbd engine spins forever on a dead
+   * connection ("nothing to poll for in state DEAD").
+   */
+  protectedSiteKilled(): void {
+    this.#killEpoch++;
+    this.#down = true;
+    this.#child?.kill("SIGKILL");
+  }
+
+  /** Called once the protected site runs again: runs start again. */
+  protectedSiteBack(): void {
+    this.#down = false;
+  }
+
   async stop(): Promise<void> {
     this.#running = false;
     this.#child?.kill("SIGKILL");
@@ -41,18 +58,18 @@ export class FioLoad {
   async #run(): Promise<void> {
     let region = 0;
     while (this.#running) {
-      const uri = this.#uri();
+      const uri = this.#down ? undefined : this.#uri();
       if (!uri) {
         await sleep(250);
         continue;
       }
-      const epoch = this.killEpoch;
+      const epoch = this.#killEpoch;
       region = (region + 1) % 4;
       const { code, output } = await this.#once(uri, region);
       if (!this.#running) return;
       this.runs++;
       if (code === 0) this.verified++;
-      else if (epoch !== this.killEpoch) this.excused++;
+      else if (epoch !== this.#killEpoch) this.excused++;
       else {
         this.failure = `fio exited ${code} with the protected site up: ${output.slice(-2000)}`;
         return;

@@ -55,6 +55,7 @@ export interface TortureSummary {
   pointsChecked: number;
   pointsTracked: number;
   productionChecks: number;
+  storageFullAlerts: number;
   largestRpoMs: number;
   longestConvergenceMs: number;
   convergenceMs: number[];
@@ -278,6 +279,7 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
     pointsChecked: 0,
     pointsTracked: 0,
     productionChecks: 0,
+    storageFullAlerts: 0,
     largestRpoMs: 0,
     longestConvergenceMs: 0,
     convergenceMs: [],
