@@ -41,8 +41,12 @@ export class Daemon {
   /** Set when the daemon exited without `stop()` asking it to: a crash. */
   crashed: string | undefined;
 
-  constructor(dir: string) {
+  /** The network namespace the daemon runs in (a second host), if any. */
+  readonly netns: string | undefined;
+
+  constructor(dir: string, o: { netns?: string } = {}) {
     this.dir = dir;
+    this.netns = o.netns;
   }
 
   get run(): { apiUrl: string; site: string; nbd: { host: string; port: number } } {
@@ -51,7 +55,10 @@ export class Daemon {
 
   async start(): Promise<void> {
     fs.rmSync(path.join(this.dir, "run.json"), { force: true });
-    const child = spawn(process.execPath, [LIFELINE, "site", "start", "--dir", this.dir], { env: { ...process.env, LIFELINE_LOG: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
+    // `ip netns exec` execs the command in place, so the child is the daemon itself (a SIGKILL reaches it).
+    const argv = [process.execPath, LIFELINE, "site", "start", "--dir", this.dir];
+    const [cmd, ...args] = this.netns ? ["ip", "netns", "exec", this.netns, ...argv] : argv;
+    const child = spawn(cmd!, args, { env: { ...process.env, LIFELINE_LOG: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;
     this.#stopping = false;
     child.stderr.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-64 * 1024)));

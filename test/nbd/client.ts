@@ -253,8 +253,8 @@ export class RawClient {
   }
 
   /** Connects and reads the greeting, checking it. */
-  static async open(port: number): Promise<RawClient> {
-    const c = await RawClient.connect(port);
+  static async open(port: number, host = "127.0.0.1"): Promise<RawClient> {
+    const c = await RawClient.connect(port, host);
     const g = await c.read(18);
     if (g.readBigUInt64BE(0) !== NBDMAGIC || g.readBigUInt64BE(8) !== IHAVEOPT) throw new Error("bad greeting");
     return c;
@@ -264,9 +264,9 @@ export class RawClient {
   static async session(
     port: number,
     name: string,
-    options: { structured?: boolean; meta?: boolean } = {},
+    options: { structured?: boolean; meta?: boolean; host?: string } = {},
   ): Promise<{ client: RawClient; size: number; flags: number }> {
-    const c = await RawClient.open(port);
+    const c = await RawClient.open(port, options.host);
     c.write(clientFlags());
     if (options.structured || options.meta) {
       const r = await c.option(OPT.STRUCTURED_REPLY);

@@ -56,7 +56,10 @@ const MAX_OPTION_BYTES = DEFAULT_LIMITS.maxOptionBytes;
 const MAX_REQUEST_BYTES = 32 * MiB;
 const FUZZ_SIZE = 256 * KiB;
 const RO_SIZE = 64 * KiB;
-const SEED = 42;
+/** FUZZ_SEED and FUZZ_SCALE (a multiplier of the case counts) run it longer on demand: FUZZ_SCALE=100 npm test. */
+const SEED = Number(process.env.FUZZ_SEED ?? 42);
+const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
+const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
 
 // ---------------------------------------------------------------- the disks
 
@@ -986,7 +989,7 @@ describe("NBD server under random and mutated sessions", () => {
       fc.asyncProperty(sessionArb, cutsArb, async (session, cuts) => {
         await runCase(encodeSession(session), cuts);
       }),
-      { seed: SEED, numRuns: 800, includeErrorInReport: true },
+      { seed: SEED, numRuns: runs(800), includeErrorInReport: true },
     );
   });
 
@@ -995,7 +998,7 @@ describe("NBD server under random and mutated sessions", () => {
       fc.asyncProperty(sessionArb, fc.array(mutationArb, { minLength: 1, maxLength: 4 }), cutsArb, async (session, mutations, cuts) => {
         await runCase(mutate(encodeSession(session), mutations), cuts);
       }),
-      { seed: SEED + 1, numRuns: 3000, includeErrorInReport: true },
+      { seed: SEED + 1, numRuns: runs(3000), includeErrorInReport: true },
     );
   });
 
@@ -1012,7 +1015,7 @@ describe("NBD server under random and mutated sessions", () => {
       fc.asyncProperty(fc.constantFrom(...prefixes.keys()), fc.uint8Array({ maxLength: 400 }), cutsArb, async (prefix, bytes, cuts) => {
         await runCase(Buffer.concat([prefixes[prefix]!, Buffer.from(bytes)]), cuts);
       }),
-      { seed: SEED + 2, numRuns: 1200, includeErrorInReport: true },
+      { seed: SEED + 2, numRuns: runs(1200), includeErrorInReport: true },
     );
   });
 });

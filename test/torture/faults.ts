@@ -19,6 +19,8 @@ export const FAULT_KINDS = [
   "link-cap",
   "link-reset",
   "journal-full",
+  "net-down",
+  "net-cap",
   "burst",
   "failover-test",
   "failover-rollback",
@@ -62,7 +64,7 @@ export async function injectFault(run: TortureRun, kind: FaultKind, what: string
       return;
     default: {
       const heal = startLinkFault(run, kind);
-      await sleep(kind === "link-cap" ? holdMs(5, 10) : holdMs(1, 6));
+      await sleep(kind === "link-cap" || kind === "net-cap" ? holdMs(5, 10) : holdMs(1, 6));
       heal();
     }
   }
@@ -98,6 +100,12 @@ function startLinkFault(run: TortureRun, kind: FaultKind): () => void {
       proxy.closeMidFrame(1 + run.random.int(512 * 1024));
       proxy.cut();
       return () => undefined;
+    case "net-down":
+      run.sites.link!.down(true);
+      return () => run.sites.link!.down(false);
+    case "net-cap":
+      run.sites.link!.cap(256 * 1024);
+      return () => run.sites.link!.cap(undefined);
     case "burst": {
       // The writer as fast as it goes, over a link capped below that.
       const rate = writer.rateBytesPerSec;
@@ -148,11 +156,11 @@ async function failoverTest(run: TortureRun, what: string): Promise<void> {
   const heal = beside ? startLinkFault(run, beside) : () => undefined;
   try {
     await run.recover("test", { point: cp.id });
-    const port = run.nbdPortB();
-    if (port === undefined) throw new TortureFailure(`${what}: the recovery site is not running`);
-    await run.judgeServed(port, "test/", cp, `${what}${beside ? ` beside ${beside}` : ""}: test disks`);
+    const at = run.nbdB();
+    if (at === undefined) throw new TortureFailure(`${what}: the recovery site is not running`);
+    await run.judgeServed(at, "test/", cp, `${what}${beside ? ` beside ${beside}` : ""}: test disks`);
     const disk = run.sites.disks[run.random.int(run.sites.disks.length)]!;
-    const { client } = await RawClient.session(port, `test/${disk.name}`);
+    const { client } = await RawClient.session(at.port, `test/${disk.name}`, { host: at.host });
     try {
       await client.writeBytes(4096 * run.random.int(disk.sizeBytes / 4096), Buffer.alloc(4096, 0xa5));
     } finally {
@@ -170,9 +178,9 @@ async function failoverRollback(run: TortureRun, what: string): Promise<void> {
   const points = await run.points();
   const cp = run.random.pick(points.slice(-30));
   await run.recover("failover", { point: cp.id });
-  const port = run.nbdPortB();
-  if (port === undefined) throw new TortureFailure(`${what}: the recovery site is not running`);
-  await run.judgeServed(port, "", cp, `${what}: failed-over disks`);
+  const at = run.nbdB();
+  if (at === undefined) throw new TortureFailure(`${what}: the recovery site is not running`);
+  await run.judgeServed(at, "", cp, `${what}: failed-over disks`);
   await sleep(Math.round(run.random.between(0.5, 3) * 1000));
   await run.recover("rollback");
 }

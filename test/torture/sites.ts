@@ -1,9 +1,10 @@
 /**
  * The torture's two sites: site daemons A (protected) and B (recovery) as
- * their own processes, made and paired with the CLI as a user would. B's
- * replication port is reached through a fault proxy (B advertises the
- * proxy's address), and, when this process may mount, B's data directory is
- * a small tmpfs that the suite can fill up.
+ * their own processes, made and paired with the CLI as a user would. When
+ * this process is root, B runs on a second host (a network namespace behind
+ * a veth link, netns.ts) and its data directory is a small tmpfs that the
+ * suite can fill up. B's replication port is reached through a fault proxy
+ * (B advertises the proxy's address), whose far leg crosses that link.
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -12,6 +13,7 @@ import path from "node:path";
 import { Daemon, ok, tempDir } from "../cli/harness.js";
 import { FaultProxy } from "../replication/fault-proxy.js";
 import type { DiskShape } from "./history.js";
+import { HostLink } from "./netns.js";
 import { sleep } from "./writer.js";
 
 export const GROUP = "erp";
@@ -46,23 +48,28 @@ export class TortureSites {
   readonly a: Daemon;
   readonly b: Daemon;
   readonly proxy: FaultProxy;
+  /** The link to B's host, when B runs on one of its own. */
+  readonly link: HostLink | undefined;
   /** B's data directory, when it is a tmpfs of ours (else the full-disk fault cannot run). */
   tmpfs: string | undefined;
   readonly disks: DiskShape[] = RECORDED_DISKS.map((d) => ({ name: `${GROUP}/${d.vm}/${d.disk}`, sizeBytes: d.sizeBytes }));
 
-  private constructor(proxy: FaultProxy) {
+  private constructor(proxy: FaultProxy, link: HostLink | undefined) {
     this.a = new Daemon(path.join(this.root, "A"));
-    this.b = new Daemon(path.join(this.root, "B"));
+    this.b = new Daemon(path.join(this.root, "B"), link ? { netns: link.ns } : {});
     this.proxy = proxy;
+    this.link = link;
   }
 
   static async start(o: { tmpfsBytes: number; journalLimit: string; history: string; streamBuffer: string }): Promise<TortureSites> {
+    const link = HostLink.make();
+    const [hostA, hostB] = link ? [link.hostA, link.hostB] : ["127.0.0.1", "127.0.0.1"];
     const replicationPort = await freePort();
-    const proxy = new FaultProxy({ host: "127.0.0.1", port: replicationPort });
+    const proxy = new FaultProxy({ host: hostB, port: replicationPort });
     const proxyPort = await proxy.listen();
-    const s = new TortureSites(proxy);
-    await ok(["site", "init", "--dir", s.a.dir, "--name", "A", "--api-port", "0", "--nbd-port", "0", "--replication-port", "0", "--stream-buffer", o.streamBuffer]);
-    await ok(["site", "init", "--dir", s.b.dir, "--name", "B", "--api-port", "0", "--nbd-port", "0", "--replication-port", String(replicationPort), "--replication-advertise", `127.0.0.1:${proxyPort}`]);
+    const s = new TortureSites(proxy, link);
+    await ok(["site", "init", "--dir", s.a.dir, "--name", "A", "--host", hostA, "--api-port", "0", "--nbd-port", "0", "--replication-port", "0", "--stream-buffer", o.streamBuffer]);
+    await ok(["site", "init", "--dir", s.b.dir, "--name", "B", "--host", hostB, "--api-port", "0", "--nbd-port", "0", "--replication-port", String(replicationPort), "--replication-advertise", `127.0.0.1:${proxyPort}`]);
     s.tmpfs = mountTmpfs(path.join(s.b.dir, "data"), o.tmpfsBytes);
     await Promise.all([s.a.start(), s.b.start()]);
     const token = (await ok(["site", "pair-token", "--dir", s.b.dir])).trim();
@@ -128,6 +135,7 @@ export class TortureSites {
   async close(o: { keep?: boolean } = {}): Promise<void> {
     await Promise.all([this.a.stop("SIGKILL"), this.b.stop("SIGKILL")]);
     await this.proxy.close();
+    this.link?.destroy();
     if (o.keep) return;
     if (this.tmpfs) {
       for (let i = 0; i < 20; i++) {

@@ -27,7 +27,7 @@ import { FioLoad } from "./fio.js";
 import { JudgeError, WriteHistory } from "./history.js";
 import { Random } from "./random.js";
 import { FIO_DISK, GROUP, RECORDED_DISKS, TortureSites, type CheckpointView, type GroupView } from "./sites.js";
-import { readExport, sleep, TortureWriter } from "./writer.js";
+import { readExport, sleep, TortureWriter, type NbdEndpoint } from "./writer.js";
 
 const MiB = 1024 * 1024;
 /** A daemon above this resident size fails the run: memory must stay bounded. */
@@ -95,13 +95,13 @@ export class TortureRun {
     this.#eventsSinceMs = Date.now();
   }
 
-  /** The protected site's NBD port, while it runs. */
-  nbdPortA(): number | undefined {
-    return portOf(this.sites.a);
+  /** Where the protected site serves NBD, while it runs. */
+  nbdA(): NbdEndpoint | undefined {
+    return nbdOf(this.sites.a);
   }
 
-  nbdPortB(): number | undefined {
-    return portOf(this.sites.b);
+  nbdB(): NbdEndpoint | undefined {
+    return nbdOf(this.sites.b);
   }
 
   /** A recovery operation at the recovery site, waited for; it must succeed. */
@@ -124,8 +124,8 @@ export class TortureRun {
   }
 
   /** Judges the recorded disks as served by a site under `prefix` (test/ or none) as the point `cp`. */
-  async judgeServed(port: number, prefix: string, cp: CheckpointView, what: string): Promise<void> {
-    const images = await Promise.all(this.sites.disks.map((d) => readExport(port, `${prefix}${d.name}`)));
+  async judgeServed(at: NbdEndpoint, prefix: string, cp: CheckpointView, what: string): Promise<void> {
+    const images = await Promise.all(this.sites.disks.map((d) => readExport(at, `${prefix}${d.name}`)));
     this.judge(images, this.writer.boundsAt(cp.time), `${what} at ${describe(cp)}`);
   }
 
@@ -144,9 +144,9 @@ export class TortureRun {
   async checkProduction(what: string): Promise<void> {
     await this.writer.pause();
     try {
-      const port = this.nbdPortA();
-      if (port === undefined) throw new TortureFailure(`${what}: the protected site is not running`);
-      const images = await Promise.all(this.sites.disks.map((d) => readExport(port, d.name)));
+      const at = this.nbdA();
+      if (at === undefined) throw new TortureFailure(`${what}: the protected site is not running`);
+      const images = await Promise.all(this.sites.disks.map((d) => readExport(at, d.name)));
       this.judge(images, this.writer.bounds, `production ${what}`);
       this.summary.productionChecks++;
     } finally {
@@ -290,16 +290,20 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
   };
   const t0 = Date.now();
   const sites = await TortureSites.start({ tmpfsBytes: 512 * MiB, journalLimit: "192MiB", history: "10m", streamBuffer: "4MiB" });
-  log(`seed ${o.seed}; sites in ${sites.root}${sites.tmpfs ? `; the recovery site's data on a 512 MiB tmpfs` : "; no tmpfs (not root): the journal-full fault is skipped"}`);
+  log(
+    `seed ${o.seed}; sites in ${sites.root}` +
+      (sites.tmpfs ? `; the recovery site's data on a 512 MiB tmpfs` : "; no tmpfs (not root): the journal-full fault is skipped") +
+      (sites.link ? `; the recovery site on its own host ${sites.link.hostB} (network namespace ${sites.link.ns})` : "; one host (not root): the net-* faults are skipped"),
+  );
   let failed = false;
   let run: TortureRun | undefined;
   let stopRpo = () => {};
   try {
     const history = new WriteHistory(sites.disks);
-    const writer = new TortureWriter(history, () => portOf(sites.a), random.fork(), 2 * MiB);
+    const writer = new TortureWriter(history, () => nbdOf(sites.a), random.fork(), 2 * MiB);
     const fio = new FioLoad(() => {
-      const port = portOf(sites.a);
-      return port === undefined ? undefined : `nbd://127.0.0.1:${port}/${GROUP}/${FIO_DISK.vm}/${FIO_DISK.disk}`;
+      const at = nbdOf(sites.a);
+      return at === undefined ? undefined : `nbd://${at.host}:${at.port}/${GROUP}/${FIO_DISK.vm}/${FIO_DISK.disk}`;
     });
     run = new TortureRun({ random: random.fork(), sites, writer, fio, log, summary });
     await run.converge(Date.now(), "initial sync");
@@ -308,7 +312,7 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
     fio.start();
     stopRpo = run.sampleRpo();
     const schedule = random.fork();
-    const kinds = FAULT_KINDS.filter((k) => k !== "journal-full" || sites.tmpfs);
+    const kinds = FAULT_KINDS.filter((k) => (k !== "journal-full" || sites.tmpfs) && ((k !== "net-down" && k !== "net-cap") || sites.link));
     const endAt = t0 + o.minutes * 60_000;
     let cycle: FaultKind[] = [];
     while (Date.now() < endAt) {
@@ -358,12 +362,12 @@ async function finish(run: TortureRun): Promise<void> {
   const cp = await run.sites.api<CheckpointView>(run.sites.a, "POST", `/groups/${GROUP}/checkpoints`, { tag: "torture-end" });
   const listed = (await run.points()).find((c) => c.id === cp.id);
   if (!listed) throw new TortureFailure(`the final point ${cp.id} is not listed as durable and consistent at the recovery site`);
-  const port = run.nbdPortA()!;
+  const at = run.nbdA()!;
   const all = [...RECORDED_DISKS, FIO_DISK];
   const restored = await run.restore(listed, all);
   for (let i = 0; i < all.length; i++) {
     const name = `${GROUP}/${all[i]!.vm}/${all[i]!.disk}`;
-    const production = await readExport(port, name);
+    const production = await readExport(at, name);
     if (!production.equals(restored[i]!)) throw new TortureFailure(`the end: ${name} restored at ${describe(listed)} differs from production at byte ${firstDifference(production, restored[i]!)}`);
   }
   const cut = run.judge(restored.slice(0, RECORDED_DISKS.length), run.writer.bounds, `the end: restored ${describe(listed)}`);
@@ -373,10 +377,10 @@ async function finish(run: TortureRun): Promise<void> {
   run.checkDaemons();
 }
 
-function portOf(site: TortureSites["a"]): number | undefined {
+function nbdOf(site: TortureSites["a"]): NbdEndpoint | undefined {
   if (site.pid === undefined) return undefined;
   try {
-    return site.run.nbd.port;
+    return site.run.nbd;
   } catch {
     return undefined;
   }

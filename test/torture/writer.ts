@@ -10,6 +10,12 @@ import { RawClient } from "../nbd/client.js";
 import { BLOCK, countBelow, WriteHistory } from "./history.js";
 import type { Random } from "./random.js";
 
+/** Where a site serves NBD. */
+export interface NbdEndpoint {
+  host: string;
+  port: number;
+}
+
 interface Write {
   disk: number;
   offset: number;
@@ -18,7 +24,7 @@ interface Write {
 
 export class TortureWriter {
   readonly history: WriteHistory;
-  readonly #port: () => number | undefined;
+  readonly #endpoint: () => NbdEndpoint | undefined;
   readonly #random: Random;
   readonly #clients = new Map<number, RawClient>();
   #pending: Write | undefined;
@@ -34,9 +40,9 @@ export class TortureWriter {
   readonly #issuedAtMs: number[] = [];
   readonly #ackedAtMs: number[] = [];
 
-  constructor(history: WriteHistory, port: () => number | undefined, random: Random, rateBytesPerSec?: number) {
+  constructor(history: WriteHistory, endpoint: () => NbdEndpoint | undefined, random: Random, rateBytesPerSec?: number) {
     this.history = history;
-    this.#port = port;
+    this.#endpoint = endpoint;
     this.#random = random;
     this.rateBytesPerSec = rateBytesPerSec;
   }
@@ -113,17 +119,17 @@ export class TortureWriter {
   async #client(disk: number): Promise<RawClient> {
     const open = this.#clients.get(disk);
     if (open) return open;
-    const port = this.#port();
-    if (port === undefined) throw new Error("the protected site is down");
-    const { client } = await RawClient.session(port, this.history.disks[disk]!.name);
+    const at = this.#endpoint();
+    if (at === undefined) throw new Error("the protected site is down");
+    const { client } = await RawClient.session(at.port, this.history.disks[disk]!.name, { host: at.host });
     this.#clients.set(disk, client);
     return client;
   }
 }
 
 /** Reads a whole export (a recovered or production disk) over NBD. */
-export async function readExport(port: number, name: string): Promise<Buffer> {
-  const { client, size } = await RawClient.session(port, name);
+export async function readExport(at: NbdEndpoint, name: string): Promise<Buffer> {
+  const { client, size } = await RawClient.session(at.port, name, { host: at.host });
   try {
     const image = Buffer.alloc(size);
     const step = 4 * 1024 * 1024;
