@@ -4,13 +4,17 @@
  * pages of one byte per block (a 1 TiB disk with nothing written costs
  * nothing), and on disk as an append-only log of changes: each flush appends
  * the changes since the last and syncs, so a crash loses only what was not
- * flushed. Each entry has its own checksum; a torn last entry is dropped. The
- * log is rewritten (atomically) at open when it has grown much longer than
- * the map.
+ * flushed. Each entry has its own checksum; a torn end (bad entries with no
+ * good one after them) is dropped, a bad entry before a good one is
+ * corruption and the open fails rather than read the overlay's blocks from
+ * below. (A damaged last entry looks like a torn one: the format cannot tell
+ * them apart.) The log is rewritten (atomically) at open when it has grown
+ * much longer than the map.
  */
 import fs from "node:fs";
 import { crc32c } from "@node-rs/crc32";
 import { writeFileAtomic } from "./atomic-file.js";
+import { OverlayCorruptError } from "./errors.js";
 import { readU64, writeU64 } from "./record.js";
 
 export const BlockState = { LOWER: 0, DATA: 1, ZERO: 2 } as const;
@@ -45,8 +49,16 @@ export class AllocMap {
     const states = new Map<number, BlockState>();
     let valid = 0;
     for (let at = 0; at + ENTRY_BYTES <= log.length; at += ENTRY_BYTES) {
-      if (crc32c(log.subarray(at, at + 12)) !== log.readUInt32LE(at + 12)) break;
-      states.set(readU64(log, at), log[at + 8]! as BlockState);
+      if (!entryOk(log, at)) {
+        // Only the end of the log can be torn (a flush cut short): a good entry after a bad one means damage.
+        for (let later = at + ENTRY_BYTES; later + ENTRY_BYTES <= log.length; later += ENTRY_BYTES) {
+          if (entryOk(log, later)) throw new OverlayCorruptError(file, at, `entry ${at / ENTRY_BYTES} fails its checksum, and entry ${later / ENTRY_BYTES} after it is whole`);
+        }
+        break;
+      }
+      const state = log[at + 8]!;
+      if (state > BlockState.ZERO) throw new OverlayCorruptError(file, at, `entry ${at / ENTRY_BYTES} has unknown state ${state}`);
+      states.set(readU64(log, at), state as BlockState);
       valid = at + ENTRY_BYTES;
     }
     const live = [...states].filter(([, s]) => s !== BlockState.LOWER);
@@ -109,6 +121,10 @@ export class AllocMap {
     }
     page[block % PAGE_BLOCKS] = state;
   }
+}
+
+function entryOk(log: Buffer, at: number): boolean {
+  return crc32c(log.subarray(at, at + 12)) === log.readUInt32LE(at + 12);
 }
 
 function encodeEntry(block: number, state: BlockState): Buffer {

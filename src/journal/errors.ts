@@ -26,6 +26,20 @@ export class JournalCorruptError extends JournalError {
   }
 }
 
+/** An overlay's allocation map is damaged before its end: which blocks hold the overlay's writes is unknown. */
+export class OverlayCorruptError extends JournalError {
+  readonly file: string;
+  readonly offset: number;
+  constructor(file: string, offset: number, reason: string, options?: { cause?: unknown; hint?: string }) {
+    super(`overlay allocation map ${file} corrupt at offset ${offset}: ${reason}`, {
+      ...options,
+      hint: options?.hint ?? "the overlay's flushed writes cannot be told from the view below: restore the map from a copy, or discard the overlay and start again from the view",
+    });
+    this.file = file;
+    this.offset = offset;
+  }
+}
+
 /** An append broke the stream's order (a seq that is not the next one). */
 export class JournalOrderError extends JournalError {}
 

@@ -17,4 +17,4 @@ export type { PromoteOptions, PromoteResult } from "./promotion.js";
 export { verifyJournal, type VerifyResult } from "./verify.js";
 export { exportImage } from "./export-image.js";
 export { parsePointName, resolvePoint, type PointSpec } from "./point.js";
-export { JournalClosedError, JournalCorruptError, JournalError, JournalOrderError, PointNotFoundError } from "./errors.js";
+export { JournalClosedError, JournalCorruptError, JournalError, JournalOrderError, OverlayCorruptError, PointNotFoundError } from "./errors.js";

@@ -18,7 +18,7 @@ import { Appender, type PendingRecord } from "./appender.js";
 import { type AppendInput, buildRecord } from "./append-input.js";
 import type { CheckpointList } from "./checkpoints.js";
 import { DURABLE_MARK_FILE, DurableMarkWriter, markAt } from "./durable-mark.js";
-import { JournalClosedError, PointNotFoundError } from "./errors.js";
+import { JournalClosedError, JournalCorruptError, PointNotFoundError } from "./errors.js";
 import type { Overlay } from "./overlay.js";
 import * as files from "./group-files.js";
 import { type JournalOpenOptions, type LoadedJournal, type OpenReport, openParts } from "./journal-open.js";
@@ -30,7 +30,7 @@ import type { RecordRow, RecordTable } from "./record-table.js";
 import type { Segment } from "./segment.js";
 import type { PromoteOptions, PromoteResult } from "./promotion.js";
 import { Maintenance } from "./maintenance.js";
-import { HEADER_BYTES } from "./record.js";
+import { HEADER_BYTES, decodeHeader, payloadChecksumOk } from "./record.js";
 import { SNAPSHOT_FILE, writeSnapshot } from "./snapshot.js";
 
 /** Records between automatic index snapshots (at least; also at most a quarter of the index). */
@@ -275,9 +275,33 @@ export class Journal {
     return this.readRecord(seq, diskOffset - this.#table.offset(seq), buffer, bufferOffset, length);
   }
 
-  /** Reads `length` bytes of record `seq`'s payload, from `delta` into it. */
+  /**
+   * Reads `length` bytes of WRITE record `seq`'s payload, from `delta` into it.
+   * The open reads headers only, so the first read of a record reads all of
+   * it and checks its checksums: damaged data is an error, never returned
+   * (views, promotion, commit and export all read through here).
+   */
   readRecord(seq: number, delta: number, buffer: Buffer, bufferOffset: number, length: number): Promise<void> {
-    return this.#segmentOf(seq).read(buffer, bufferOffset, length, this.#table.dataPos(seq) + delta);
+    const dataPos = this.#table.dataPos(seq);
+    if (this.#table.verified(seq)) return this.#segmentOf(seq).read(buffer, bufferOffset, length, dataPos + delta);
+    return this.#readChecked(seq, dataPos).then((payload) => void payload.copy(buffer, bufferOffset, delta, delta + length));
+  }
+
+  async #readChecked(seq: number, dataPos: number): Promise<Buffer> {
+    const seg = this.#segmentOf(seq);
+    const payloadBytes = this.#table.length(seq);
+    const pos = dataPos - HEADER_BYTES;
+    const whole = Buffer.allocUnsafe(HEADER_BYTES + payloadBytes);
+    await seg.read(whole, 0, whole.length, pos);
+    const h = decodeHeader(whole, 0);
+    const payload = whole.subarray(HEADER_BYTES);
+    let fault: string | undefined;
+    if (typeof h === "string") fault = h;
+    else if (h.seq !== seq || h.payloadBytes !== payloadBytes) fault = `the header says seq ${h.seq} of ${h.payloadBytes} bytes, the index seq ${seq} of ${payloadBytes}`;
+    else if (!payloadChecksumOk(h, payload)) fault = "payload checksum mismatch";
+    if (fault) throw new JournalCorruptError(seg.name, pos, `${fault} at seq ${seq}, found reading it`);
+    this.#table.markVerified(seq);
+    return payload;
   }
 
   replica(disk: number): FileDevice {

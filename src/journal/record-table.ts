@@ -2,7 +2,9 @@
  * Every record's header fields, by seq, in columns (STYLE: no object per
  * record). Seqs are contiguous, so a record's row is `seq - baseSeq` and the
  * seq itself costs nothing; the segment holding it is found from the seq by a
- * binary search over segments. 32 bytes a record.
+ * binary search over segments. 32 bytes a record, and one bit: whether the
+ * record's payload checksum was checked since the open (journal.ts checks it
+ * on a record's first read, since the open reads headers only).
  */
 import { PagedColumn } from "./paged-column.js";
 import type { RecordType } from "./record.js";
@@ -23,6 +25,8 @@ export class RecordTable {
   readonly #offset = PagedColumn.float64();
   readonly #length = PagedColumn.float64();
   readonly #dataPos = PagedColumn.uint32();
+  /** One bit a record, 32 records a word. */
+  readonly #verified = PagedColumn.uint32();
   #first: number;
   #last: number;
 
@@ -49,7 +53,25 @@ export class RecordTable {
     this.#offset.set(i, offset);
     this.#length.set(i, length);
     this.#dataPos.set(i, dataPos);
+    this.#setVerified(i, false);
     this.#last = seq;
+  }
+
+  /** Whether record `seq`'s payload checksum was checked. */
+  verified(seq: number): boolean {
+    const i = seq - this.#base;
+    return ((this.#verified.get(Math.floor(i / 32)) >>> i % 32) & 1) === 1;
+  }
+
+  markVerified(seq: number): void {
+    this.#setVerified(seq - this.#base, true);
+  }
+
+  #setVerified(i: number, on: boolean): void {
+    const word = Math.floor(i / 32);
+    const bit = (1 << i % 32) >>> 0;
+    const w = this.#verified.get(word);
+    if (((w & bit) !== 0) !== on) this.#verified.set(word, on ? (w | bit) >>> 0 : (w & ~bit) >>> 0);
   }
 
   has(seq: number): boolean {
@@ -97,6 +119,7 @@ export class RecordTable {
     this.#first = Math.min(seq, this.#last + 1);
     const i = this.#first - this.#base;
     for (const c of [this.#kind, this.#time, this.#offset, this.#length, this.#dataPos]) c.dropBefore(i);
+    this.#verified.dropBefore(Math.floor(i / 32));
   }
 
   /**
@@ -120,7 +143,7 @@ export class RecordTable {
 
   get bytes(): number {
     let n = 0;
-    for (const c of [this.#kind, this.#time, this.#offset, this.#length, this.#dataPos]) n += c.bytes;
+    for (const c of [this.#kind, this.#time, this.#offset, this.#length, this.#dataPos, this.#verified]) n += c.bytes;
     return n;
   }
 }

@@ -94,6 +94,8 @@ export class Receiver {
     void link.closed.then(() => this.#links.delete(link));
     void this.#session(link, peer).catch((err: unknown) => {
       const e = err instanceof ReplicationError ? err : new ReplicationError(String(err), { cause: err });
+      // The HELLO failed (silence, a bad first frame, an unknown group, other disks, a paused group): say so here too, not only to the peer.
+      this.events.emit({ type: "refused", peer, reason: e.message });
       if (!link.isClosed) {
         const code = e instanceof ReceiverPausedError ? "paused" : e instanceof ProtocolError ? "protocol" : "refused";
         link.send(encodeFrame({ type: "error", code, message: e.message }).frame);
