@@ -9,7 +9,8 @@ import type { PendingRecord } from "./appender.js";
 import { MAX_PAYLOAD_BYTES, RecordType, encodeCheckpointPayload, encodeHeader } from "./record.js";
 
 export type AppendInput =
-  | { type: "write"; seq: number; timeMs: number; disk: string; offset: number; data: Buffer }
+  /** `dataCrc`: crc32c of `data` when the caller has it already (checked on its way in); else computed here. */
+  | { type: "write"; seq: number; timeMs: number; disk: string; offset: number; data: Buffer; dataCrc?: number | undefined }
   | { type: "zero" | "trim"; seq: number; timeMs: number; disk: string; offset: number; length: number }
   | { type: "checkpoint"; seq: number; timeMs: number; id: string; tag?: string; consistent?: boolean };
 
@@ -55,6 +56,7 @@ export function buildRecord(
   }
   const type = input.type === "write" ? RecordType.WRITE : input.type === "zero" ? RecordType.ZERO : RecordType.TRIM;
   const payload = input.type === "write" ? input.data : undefined;
-  const header = encodeHeader({ type, flags: 0, disk: disk.id, payloadBytes: payload?.length ?? 0, seq: input.seq, timeMs: input.timeMs, offset: input.offset, length }, payload);
+  const dcrc = input.type === "write" ? input.dataCrc : undefined;
+  const header = encodeHeader({ type, flags: 0, disk: disk.id, payloadBytes: payload?.length ?? 0, seq: input.seq, timeMs: input.timeMs, offset: input.offset, length }, payload, undefined, dcrc);
   return { seq: input.seq, type, disk: disk.id, timeMs: input.timeMs, offset: input.offset, length, checkpoint: undefined, header, payload, resolve, reject };
 }

@@ -45,9 +45,10 @@ export interface CheckpointPayload {
 
 const TWO32 = 2 ** 32;
 
-export function encodeHeader(h: Omit<RecordHeader, "dcrc">, payload: Buffer | undefined, into?: Buffer): Buffer {
+/** `dcrc`: the payload's crc32c when the caller knows it already (a trusted value: it hashed these bytes). */
+export function encodeHeader(h: Omit<RecordHeader, "dcrc">, payload: Buffer | undefined, into?: Buffer, dcrc?: number): Buffer {
   const b = into ?? Buffer.allocUnsafe(HEADER_BYTES);
-  b.writeUInt32LE(payload && payload.length > 0 ? crc32c(payload) : 0, 4);
+  b.writeUInt32LE(payload && payload.length > 0 ? (dcrc ?? crc32c(payload)) : 0, 4);
   b[8] = h.type;
   b[9] = h.flags;
   b.writeUInt16LE(h.disk, 10);

@@ -15,6 +15,7 @@
  */
 import { crc32c } from "@node-rs/crc32";
 import { compressSync, uncompressSync } from "lz4-napi";
+import { crc32cCombine } from "./crc32c-combine.js";
 import { FrameError } from "./errors.js";
 import { type BatchFrame, type Frame, PROTOCOL_VERSION } from "./frames.js";
 import { bodyBytes, frameTypeOf, readBody, writeBody } from "./record-codec.js";
@@ -196,10 +197,46 @@ export function decodeFrame(frame: Buffer): Frame {
   const flags = frame.readUInt8(6);
   if ((flags & ~FLAG_LZ4) !== 0 || frame.readUInt8(7) !== 0) throw new FrameError(`unknown flags ${flags}`);
   const crc = frame.readUInt32BE(8);
-  if (checksum(frame) !== crc) throw new FrameError("crc32c mismatch");
-  let body = frame.subarray(FRAME_HEADER_BYTES);
-  if (flags & FLAG_LZ4) body = inflate(body);
-  return readBody(frame.readUInt8(5), body);
+  const type = frame.readUInt8(5);
+  const body = frame.subarray(FRAME_HEADER_BYTES);
+  if (flags & FLAG_LZ4) {
+    if (checksum(frame) !== crc) throw new FrameError("crc32c mismatch");
+    return readBody(type, inflate(body));
+  }
+  // Parsed first, checked before anything is handed on: the check then hashes
+  // each write's data on its own, and the journal keeps that crc32c.
+  let f: Frame;
+  try {
+    f = readBody(type, body);
+  } catch (err) {
+    if (checksum(frame) !== crc) throw new FrameError("crc32c mismatch");
+    throw err;
+  }
+  if (checksumByRecord(frame, f) !== crc) throw new FrameError("crc32c mismatch");
+  return f;
+}
+
+/**
+ * The frame's checksum computed around each record's data, which learns its
+ * own crc32c on the way (`dataCrc`): the bytes are read once. The data are
+ * subarrays of `frame`, in order (readBody cuts them from it).
+ */
+function checksumByRecord(frame: Buffer, f: Frame): number {
+  const records = f.type === "batch" ? f.records : [f];
+  let crc = crc32c(frame.subarray(0, 8));
+  let at = FRAME_HEADER_BYTES;
+  for (const r of records) {
+    if ((r.type !== "write" && r.type !== "sync-block") || !r.data || r.data.length === 0) continue;
+    const data = r.data;
+    const start = data.byteOffset - frame.byteOffset;
+    if (data.buffer !== frame.buffer || start < at || start + data.length > frame.length) throw new Error("a record's data is not a slice of its frame");
+    crc = crc32c(frame.subarray(at, start), crc);
+    const own = crc32c(data);
+    crc = crc32cCombine(crc, own, data.length);
+    r.dataCrc = own;
+    at = start + data.length;
+  }
+  return crc32c(frame.subarray(at), crc);
 }
 
 function inflate(packed: Buffer): Buffer {

@@ -30,11 +30,12 @@ export interface DiskSpec {
   sizeBytes: number;
 }
 
-export type WriteRecord = { type: "write"; seq: number; timeMs: number; disk: number; offset: number; data: Buffer };
+/** `dataCrc`: crc32c of `data`, set by the decoder that checked it (never sent: the frame's checksum covers the data). */
+export type WriteRecord = { type: "write"; seq: number; timeMs: number; disk: number; offset: number; data: Buffer; dataCrc?: number };
 export type ZeroRecord = { type: "zero" | "trim"; seq: number; timeMs: number; disk: number; offset: number; length: number };
 export type CheckpointRecord = { type: "checkpoint"; seq: number; timeMs: number; id: string; tag: string | undefined; consistent: boolean };
 /** A block's current contents during a bitmap, initial or delta sync; `data` undefined means zeroes. */
-export type SyncBlockRecord = { type: "sync-block"; seq: number; timeMs: number; disk: number; offset: number; length: number; data: Buffer | undefined };
+export type SyncBlockRecord = { type: "sync-block"; seq: number; timeMs: number; disk: number; offset: number; length: number; data: Buffer | undefined; dataCrc?: number };
 
 export type StreamRecord = WriteRecord | ZeroRecord | CheckpointRecord | SyncBlockRecord;
 

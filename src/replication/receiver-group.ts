@@ -152,13 +152,13 @@ export class ReceiverGroup {
     if (length > MAX_WRITE_BYTES) throw new ProtocolError(`seq ${r.seq}: a record of ${length} bytes is larger than the journal takes`);
     switch (r.type) {
       case "write":
-        return { type: "write", seq: r.seq, timeMs: r.timeMs, disk: disk.name, offset: r.offset, data: r.data };
+        return { type: "write", seq: r.seq, timeMs: r.timeMs, disk: disk.name, offset: r.offset, data: r.data, dataCrc: r.dataCrc };
       case "zero":
       case "trim":
         return { type: r.type, seq: r.seq, timeMs: r.timeMs, disk: disk.name, offset: r.offset, length: r.length };
       case "sync-block":
         return r.data
-          ? { type: "write", seq: r.seq, timeMs: r.timeMs, disk: disk.name, offset: r.offset, data: r.data }
+          ? { type: "write", seq: r.seq, timeMs: r.timeMs, disk: disk.name, offset: r.offset, data: r.data, dataCrc: r.dataCrc }
           : { type: "zero", seq: r.seq, timeMs: r.timeMs, disk: disk.name, offset: r.offset, length: r.length };
     }
   }
