@@ -74,7 +74,7 @@ export class BlockSync {
       const run = disk.bitmap.runFrom(block, Math.max(1, Math.floor(runBytes / disk.bitmap.blockBytes)));
       const offset = disk.bitmap.range(block).offset;
       const length = Math.min(run * disk.bitmap.blockBytes, disk.spec.sizeBytes - offset);
-      await stream.whenRoom(length + ENTRY_OVERHEAD_BYTES + stream.limitBytes / 2);
+      await stream.whenSyncRoom(length + ENTRY_OVERHEAD_BYTES);
       if (this.#stopped) return;
       // Blocks cleaned meanwhile (by another worker) are skipped; the rest stay dirty if the state changed.
       if (!disk.bitmap.anyDirty(offset, length)) continue;
@@ -87,7 +87,6 @@ export class BlockSync {
         const data = await disk.store.read(offset, length);
         const zero = isZero(data);
         stream.ready(admitted.entry, { type: "sync-block", seq: admitted.entry.seq, timeMs: admitted.entry.timeMs, disk: disk.index, offset, length, data: zero ? undefined : data });
-        if (zero) admitted.entry.bytes = ENTRY_OVERHEAD_BYTES;
         this.#doneBytes += length;
       } catch (err) {
         disk.bitmap.mark(offset, length);

@@ -6,7 +6,7 @@
  * that it takes its place in the order under the range lock) and becomes
  * ready later; the sender never passes an entry that is not ready.
  */
-import type { StreamRecord } from "./frames.js";
+import { recordDataBytes, type StreamRecord } from "./frames.js";
 
 /** Bytes counted per entry on top of its data: what the entry costs in memory and on the wire. */
 export const ENTRY_OVERHEAD_BYTES = 64;
@@ -21,7 +21,10 @@ export interface StreamEntry {
   length: number;
   /** Undefined until a sync block's data is read. */
   record: StreamRecord | undefined;
+  /** What the entry counts against the limit; set again from the record when it becomes ready. */
   bytes: number;
+  /** A sync block: counted in the sync's share of the stream as well. */
+  sync?: true;
 }
 
 export class OutgoingStream {
@@ -29,6 +32,8 @@ export class OutgoingStream {
   #entries: StreamEntry[] = [];
   #head = 0;
   #bytes = 0;
+  /** Bytes of the sync blocks among the entries (at most half the limit: see whenSyncRoom). */
+  #syncBytes = 0;
   /** The seq the recovery site holds durably, with everything before it. */
   #ackedSeq: number;
   #listeners = new Set<() => void>();
@@ -41,6 +46,10 @@ export class OutgoingStream {
 
   get bytes(): number {
     return this.#bytes;
+  }
+
+  get syncBytes(): number {
+    return this.#syncBytes;
   }
 
   get length(): number {
@@ -65,11 +74,23 @@ export class OutgoingStream {
     if (entry.seq !== this.nextSeq) throw new Error(`stream entry ${entry.seq} out of order (next is ${this.nextSeq})`);
     this.#entries.push(entry);
     this.#bytes += entry.bytes;
+    if (entry.sync) this.#syncBytes += entry.bytes;
     if (entry.record) this.#notify();
   }
 
-  /** A sync block's data arrived. */
+  /**
+   * An entry's record is ready (a sync block read, a write whose extent is
+   * now hot). Its cost is counted again from the record: a sync block found
+   * all zeroes travels as a flag and frees its room at once.
+   */
   ready(entry: StreamEntry, record: StreamRecord): void {
+    const bytes = recordDataBytes(record) + ENTRY_OVERHEAD_BYTES;
+    if (bytes !== entry.bytes && this.get(entry.seq) === entry) {
+      this.#bytes += bytes - entry.bytes;
+      if (entry.sync) this.#syncBytes += bytes - entry.bytes;
+      if (bytes < entry.bytes) this.#wakeRoom();
+    }
+    entry.bytes = bytes;
     entry.record = record;
     this.#notify();
   }
@@ -89,7 +110,9 @@ export class OutgoingStream {
   /** The recovery site holds everything through `seq` durably. */
   ack(seq: number): void {
     while (this.#ackedSeq < seq && this.#head < this.#entries.length) {
-      this.#bytes -= this.#entries[this.#head]!.bytes;
+      const e = this.#entries[this.#head]!;
+      this.#bytes -= e.bytes;
+      if (e.sync) this.#syncBytes -= e.bytes;
       this.#entries[this.#head] = undefined as unknown as StreamEntry;
       this.#head++;
       this.#ackedSeq++;
@@ -107,15 +130,24 @@ export class OutgoingStream {
     this.#entries = [];
     this.#head = 0;
     this.#bytes = 0;
+    this.#syncBytes = 0;
     this.#ackedSeq = ackedSeq;
     this.#wakeRoom();
     return dropped;
   }
 
-  /** Resolves when the stream holds at most `limitBytes - bytes` (sync paces itself on this). */
-  whenRoom(bytes: number): Promise<void> {
-    if (this.#bytes + bytes <= this.limitBytes) return Promise.resolve();
+  /**
+   * Resolves when `bytes` more of sync blocks fit: under the limit, and with
+   * the sync blocks at most half of it, so that new writes keep flowing
+   * during a long sync, and a sync keeps moving however busy the writes are.
+   */
+  whenSyncRoom(bytes: number): Promise<void> {
+    if (this.#syncFits(bytes)) return Promise.resolve();
     return new Promise((resolve) => this.#roomWaiters.push({ bytes, resolve }));
+  }
+
+  #syncFits(bytes: number): boolean {
+    return this.#bytes + bytes <= this.limitBytes && this.#syncBytes + bytes <= this.limitBytes / 2;
   }
 
   /** Called on every append and every sync block made ready (the sender's wake-up). */
@@ -132,7 +164,7 @@ export class OutgoingStream {
     if (this.#roomWaiters.length === 0) return;
     const still: { bytes: number; resolve: () => void }[] = [];
     for (const w of this.#roomWaiters) {
-      if (this.#bytes + w.bytes <= this.limitBytes) w.resolve();
+      if (this.#syncFits(w.bytes)) w.resolve();
       else still.push(w);
     }
     this.#roomWaiters = still;

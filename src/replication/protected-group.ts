@@ -288,7 +288,7 @@ export class ProtectedGroup {
     const lock = disk.lock.acquire(offset, length);
     const seq = this.stream.nextSeq;
     this.#al?.note(disk.index, offset, length, seq);
-    const entry: StreamEntry = { seq, timeMs: Date.now(), disk: disk.index, offset, length, record: undefined, bytes: length + ENTRY_OVERHEAD_BYTES };
+    const entry: StreamEntry = { seq, timeMs: Date.now(), disk: disk.index, offset, length, record: undefined, bytes: length + ENTRY_OVERHEAD_BYTES, sync: true };
     this.stream.push(entry);
     return { entry, ...lock };
   }

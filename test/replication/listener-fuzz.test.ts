@@ -28,7 +28,8 @@ import { DiskModel, pattern, tempDir } from "../journal/helpers.js";
 import { siteIdentities } from "./harness.js";
 import { type PeerAuth, RawPeer } from "./raw-peer.js";
 
-const FC = { seed: Number(process.env.FC_SEED ?? 20240817), numRuns: Number(process.env.FC_RUNS ?? 40) };
+/** FUZZ_SEED and FUZZ_SCALE (a multiplier of the case count) run it longer on demand: npm run fuzz. */
+const FC = { seed: Number(process.env.FUZZ_SEED ?? 20240817), numRuns: Math.max(1, Math.round(40 * Number(process.env.FUZZ_SCALE ?? 1))) };
 const SIZE = 256 * 1024;
 const DISKS: DiskSpec[] = [
   { name: "vm1/disk0", sizeBytes: SIZE },
