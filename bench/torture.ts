@@ -48,6 +48,7 @@ function report(s: TortureSummary): void {
       ["MiB acknowledged (recorded writer)", (s.bytesAcked / MiB).toFixed(0)],
       ["writes in the final point, verified", String(s.finalPoint?.writes ?? 0)],
       ["points restored and judged", String(s.pointsChecked)],
+      ["points history took before their restore", String(s.pointsExpired)],
       ["disk images judged", String(s.imagesJudged)],
       ["production checks after crashes", String(s.productionChecks)],
       ["storage-full alerts (journal-full faults that bit)", String(s.storageFullAlerts)],

@@ -5,6 +5,7 @@
  * run's checks after every fault are in torture.ts.
  */
 import { RawClient } from "../nbd/client.js";
+import type { CheckpointView } from "./sites.js";
 import type { TortureRun } from "./torture.js";
 import { TortureFailure } from "./torture.js";
 import { sleep } from "./writer.js";
@@ -122,6 +123,25 @@ function startLinkFault(run: TortureRun, kind: FaultKind): () => void {
 }
 
 /**
+ * Starts a test or a failover at a random recent consistent point. When the
+ * journal at its limit takes the point from under it (history shrinks at the
+ * old end), the newest point is taken instead.
+ */
+async function startAtPoint(run: TortureRun, op: "test" | "failover"): Promise<CheckpointView> {
+  const cp = run.random.pick((await run.points()).slice(-10));
+  try {
+    await run.recover(op, { point: cp.id });
+    return cp;
+  } catch (err) {
+    if (!/point_not_found|no consistent checkpoint|not in the journal/.test((err as Error).message)) throw err;
+    const newest = (await run.points()).at(-1)!;
+    if (newest.seq <= cp.seq) throw err;
+    await run.recover(op, { point: newest.id });
+    return newest;
+  }
+}
+
+/**
  * The recovery site's data file system filled to the last byte: the journal
  * must pause the group with a storage-full alert (seen within 15 s), lose
  * nothing, and resume by itself once space returns.
@@ -150,12 +170,10 @@ async function journalFull(run: TortureRun, holdMs: number, what: string): Promi
  * test stops cleanly.
  */
 async function failoverTest(run: TortureRun, what: string): Promise<void> {
-  const points = await run.points();
-  const cp = run.random.pick(points.slice(-30));
   const beside = run.random.next() < 0.5 ? run.random.pick(BESIDE_TEST) : undefined;
   const heal = beside ? startLinkFault(run, beside) : () => undefined;
   try {
-    await run.recover("test", { point: cp.id });
+    const cp = await startAtPoint(run, "test");
     const at = run.nbdB();
     if (at === undefined) throw new TortureFailure(`${what}: the recovery site is not running`);
     await run.judgeServed(at, "test/", cp, `${what}${beside ? ` beside ${beside}` : ""}: test disks`);
@@ -175,9 +193,7 @@ async function failoverTest(run: TortureRun, what: string): Promise<void> {
 
 /** A live failover to a random consistent point: the served disks are that point exactly; then rollback. */
 async function failoverRollback(run: TortureRun, what: string): Promise<void> {
-  const points = await run.points();
-  const cp = run.random.pick(points.slice(-30));
-  await run.recover("failover", { point: cp.id });
+  const cp = await startAtPoint(run, "failover");
   const at = run.nbdB();
   if (at === undefined) throw new TortureFailure(`${what}: the recovery site is not running`);
   await run.judgeServed(at, "", cp, `${what}: failed-over disks`);
