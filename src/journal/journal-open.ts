@@ -63,13 +63,19 @@ export async function openParts(dir: string, options: JournalOpenOptions): Promi
   };
   const state = await readJournalState(dir, config);
   const replicas = new Map<number, FileDevice>();
-  for (const d of config.disks) replicas.set(d.id, await FileDevice.open(replicaPath(dir, d.name), { readOnly }));
-  const loaded = await loadJournal(dir, config, state, {
-    readOnly,
-    useSnapshot: options.useSnapshot ?? true,
-    ...(options.tornWindowBytes === undefined ? {} : { tornWindowBytes: options.tornWindowBytes }),
-  });
-  return { config, state, loaded, replicas };
+  try {
+    for (const d of config.disks) replicas.set(d.id, await FileDevice.open(replicaPath(dir, d.name), { readOnly }));
+    const loaded = await loadJournal(dir, config, state, {
+      readOnly,
+      useSnapshot: options.useSnapshot ?? true,
+      ...(options.tornWindowBytes === undefined ? {} : { tornWindowBytes: options.tornWindowBytes }),
+    });
+    return { config, state, loaded, replicas };
+  } catch (err) {
+    // A refused or failed open leaves no file open (it may be retried many times).
+    for (const r of replicas.values()) await r.close().catch(() => undefined);
+    throw err;
+  }
 }
 
 export interface OpenReport {
@@ -108,7 +114,6 @@ export async function loadJournal(dir: string, config: GroupConfig, state: Journ
   // The mark first, the segments after: a writer running beside a read-only
   // open only adds to the segments, so what the mark claims is there.
   const mark = await readDurableMark(path.join(segDir, DURABLE_MARK_FILE));
-  let floor: DurableFloor | undefined = mark && { seq: mark.seq, why: describeMark(mark) };
   let names = (await fs.readdir(segDir)).filter((n) => parseSegmentFileName(n) !== undefined).sort();
   // Whole segments already promoted (a crash between persisting the point and deleting them).
   while (names.length > 1 && parseSegmentFileName(names[1]!)! - 1 <= applied) {
@@ -116,7 +121,28 @@ export async function loadJournal(dir: string, config: GroupConfig, state: Journ
     report.deletedSegments.push(names.shift()!);
   }
   const segments: Segment[] = [];
-  for (const name of names) segments.push(await Segment.open(path.join(segDir, name), parseSegmentFileName(name)!, options.readOnly));
+  try {
+    for (const name of names) segments.push(await Segment.open(path.join(segDir, name), parseSegmentFileName(name)!, options.readOnly));
+    return await loadSegments(dir, config, state, options, segments, report, mark);
+  } catch (err) {
+    for (const seg of segments) seg.close();
+    throw err;
+  }
+}
+
+/** The rest of loadJournal, over the segments it opened (which it closes if this throws). */
+async function loadSegments(
+  dir: string,
+  config: GroupConfig,
+  state: JournalState,
+  options: LoadOptions,
+  segments: Segment[],
+  report: OpenReport,
+  mark: DurableMark | undefined,
+): Promise<LoadedJournal> {
+  const segDir = path.join(dir, SEGMENT_DIR);
+  const applied = state.appliedThroughSeq;
+  let floor: DurableFloor | undefined = mark && { seq: mark.seq, why: describeMark(mark) };
   const firstSeq = segments[0]?.firstSeq ?? applied + 1;
   if (firstSeq > applied + 1) {
     throw new JournalCorruptError(segments[0]!.name, 0, `the replica is applied through seq ${applied}, but the journal starts at ${firstSeq}`);

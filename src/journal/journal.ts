@@ -138,11 +138,17 @@ export class Journal {
     const journal = new Journal(dir, options.readOnly ?? false, parts.config, parts.state, parts.loaded, parts.replicas, options.durableMarkEveryMs ?? DURABLE_MARK_EVERY_MS);
     journal.#snapshotEvery = options.snapshotEveryRecords ?? SNAPSHOT_EVERY_RECORDS;
     const { state } = parts;
-    // The open synced the last segment: all it found is durable, and marked so before anything is appended.
-    if (!journal.readOnly) await journal.#mark.write();
-    if (!journal.readOnly && state.promotingToSeq !== undefined && state.promotingToSeq > state.appliedThroughSeq) {
-      // A promotion was cut short: finish it before any view reads the replica.
-      await journal.promote({ throughSeq: state.promotingToSeq, ignorePins: true });
+    try {
+      // The open synced the last segment: all it found is durable, and marked so before anything is appended.
+      if (!journal.readOnly) await journal.#mark.write();
+      if (!journal.readOnly && state.promotingToSeq !== undefined && state.promotingToSeq > state.appliedThroughSeq) {
+        // A promotion was cut short: finish it before any view reads the replica.
+        await journal.promote({ throughSeq: state.promotingToSeq, ignorePins: true });
+      }
+    } catch (err) {
+      // A failed open (a full disk, say) is retried: it must not keep its files open.
+      await journal.#release();
+      throw err;
     }
     journal.#maintenance.startTimer(options.promoteEveryMs ?? 10_000);
     return journal;
@@ -349,17 +355,33 @@ export class Journal {
     await this.#maintenance.idle();
   }
 
+  /**
+   * Writes the durable mark and the index snapshot, then closes every file.
+   * The files are closed even when those writes fail (a full disk): a journal
+   * closed and opened again until space returns must not pile up descriptors
+   * of deleted segments, which would keep the space from ever returning.
+   */
   async close(options: { snapshot?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#maintenance.stopTimer();
-    await this.idle();
-    if (!this.readOnly && !this.#appender.failure) await this.#mark.write();
-    if (!this.readOnly && (options.snapshot ?? true) && !this.#appender.failure) await this.saveSnapshot();
-    await this.#snapshots;
-    await this.#mark.stop();
+    try {
+      await this.idle();
+      if (!this.readOnly && !this.#appender.failure) await this.#mark.write();
+      if (!this.readOnly && (options.snapshot ?? true) && !this.#appender.failure) await this.saveSnapshot();
+      await this.#snapshots;
+    } finally {
+      await this.#release();
+    }
+  }
+
+  /** Stops the background writers and closes every file; errors of the mark writer are not the caller's. */
+  async #release(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
+    this.#maintenance.stopTimer();
+    await this.#mark.stop().catch(() => undefined);
     for (const s of this.#segments) s.close();
-    for (const r of this.#replicas.values()) await r.close();
+    for (const r of this.#replicas.values()) await r.close().catch(() => undefined);
   }
 
   /**
