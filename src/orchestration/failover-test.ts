@@ -148,6 +148,7 @@ export class FailoverTest {
           networkMapping: vm.networkMapping.test,
           memoryMiB: vm.memoryMiB,
           cpus: vm.cpus,
+          ...(vm.extraArgs ? { extraArgs: vm.extraArgs } : {}),
           workDir: path.join(this.group.workDir, "vms"),
         }),
       );

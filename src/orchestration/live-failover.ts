@@ -184,6 +184,7 @@ export class LiveFailover {
           networkMapping: vm.networkMapping.live,
           memoryMiB: vm.memoryMiB,
           cpus: vm.cpus,
+          ...(vm.extraArgs ? { extraArgs: vm.extraArgs } : {}),
           workDir: path.join(this.group.workDir, "vms"),
         }),
       );

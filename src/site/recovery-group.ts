@@ -6,7 +6,7 @@
  * model; recovery.ts decides when each is used.
  */
 import path from "node:path";
-import type { Group } from "../manager/index.js";
+import type { ComputeSettings, Group, Vm } from "../manager/index.js";
 import {
   NoneDriver,
   QemuDriver,
@@ -14,6 +14,7 @@ import {
   runScript,
   type ComputeDriver,
   type RecoveryGroup,
+  type RecoveryVm,
   type ResolvedPoint,
   type Step,
   type StepHooks,
@@ -25,25 +26,33 @@ import { callPeer } from "./peer-client.js";
 const DEFAULT_SCRIPT_TIMEOUT_MS = 60_000;
 
 export function recoveryGroup(ctx: SiteContext, g: Group, access: RecoveryAccess): RecoveryGroup {
-  const c = g.compute;
-  // The qemu driver reads these keys: an isolated user-mode NIC on the test network, a bridge on the live one.
-  const test: Record<string, string> = c.testNetwork === "isolated" ? { "isolated-user-net": "on" } : {};
-  const live: Record<string, string> = c.liveBridge ? { bridge: c.liveBridge } : {};
   return {
     name: g.name,
     journal: access.journal,
-    vms: g.vms.map((v) => ({
-      name: v.name,
-      bootOrder: v.bootOrder,
-      bootDelayMs: v.bootDelayMs,
-      disks: v.disks.map((d) => ({ name: d.name, journalDisk: `${v.name}/${d.name}` })),
-      ...(c.memoryMiB ? { memoryMiB: c.memoryMiB } : {}),
-      ...(c.cpus ? { cpus: c.cpus } : {}),
-      networkMapping: { test, live },
-    })),
+    vms: g.vms.map((v) => recoveryVm(g.compute, v)),
     exports: access.exports,
     driver: driverFor(g),
     workDir: path.join(ctx.layout.dir, "recovery", g.name),
+  };
+}
+
+/** A VM's compute settings: its own where it has them, else the group's. */
+export function recoveryVm(c: ComputeSettings, v: Vm): RecoveryVm {
+  const own = v.compute ?? {};
+  // The qemu driver reads these keys: an isolated user-mode NIC on the test network, a bridge on the live one.
+  const test: Record<string, string> = c.testNetwork === "isolated" ? { "isolated-user-net": "on" } : {};
+  const live: Record<string, string> = c.liveBridge ? { bridge: c.liveBridge } : {};
+  const memoryMiB = own.memoryMiB ?? c.memoryMiB;
+  const cpus = own.cpus ?? c.cpus;
+  return {
+    name: v.name,
+    bootOrder: v.bootOrder,
+    bootDelayMs: v.bootDelayMs,
+    disks: v.disks.map((d) => ({ name: d.name, journalDisk: `${v.name}/${d.name}` })),
+    ...(memoryMiB ? { memoryMiB } : {}),
+    ...(cpus ? { cpus } : {}),
+    ...(own.qemuArgs?.length ? { extraArgs: own.qemuArgs } : {}),
+    networkMapping: { test: { ...test, ...own.testNetwork }, live: { ...live, ...own.liveNetwork } },
   };
 }
 
