@@ -16,7 +16,6 @@ import {
   type RecoveryGroup,
   type RecoveryVm,
   type ResolvedPoint,
-  type Step,
   type StepHooks,
 } from "../orchestration/index.js";
 import type { RecoveryAccess } from "./appliance.js";
@@ -64,26 +63,24 @@ function driverFor(g: Group): ComputeDriver {
 }
 
 /**
- * The group's before and after scripts as steps of an operation, with what
- * they need in the environment: the operation, the point, the disks' URIs
- * (`prefix` "test/" for a test's disks).
+ * The group's before and after scripts, run around an operation's steps
+ * (orchestration/tasks.ts decides which), with what they need in the
+ * environment: the operation, the step, the point, the disks' URIs (`prefix`
+ * "test/" for a test's disks). A failing script rejects with its last lines.
  */
 export function scriptHooks(ctx: SiteContext, g: Group, operation: string, point: ResolvedPoint, prefix: string): StepHooks {
   const { beforeScript, afterScript, scriptTimeoutMs = DEFAULT_SCRIPT_TIMEOUT_MS } = g.compute;
   const access = ctx.appliance.recovery?.(g.name);
   const uris = g.vms.flatMap((v) => v.disks.map((d) => access?.exports.uri(`${prefix}${g.name}/${v.name}/${d.name}`) ?? ""));
-  const step = (phase: "before" | "after", command: string): Step => ({
-    name: `${phase} script`,
-    run: async () => {
-      const env = { LIFELINE_OPERATION: operation, LIFELINE_PHASE: phase, LIFELINE_GROUP: g.name, LIFELINE_SITE: ctx.name, LIFELINE_POINT: point.label, LIFELINE_SEQ: String(point.seq), LIFELINE_DISK_URIS: uris.join(" ") };
-      const r = await runScript(command, env, scriptTimeoutMs);
-      const output = r.output.trim().split("\n").slice(-5).join(" | ");
-      if (r.timedOut) throw new Error(`the ${phase} script ran longer than ${scriptTimeoutMs} ms${output ? `: ${output}` : ""}`);
-      if (r.exitCode !== 0) throw new Error(`the ${phase} script failed with exit code ${r.exitCode}${output ? `: ${output}` : ""}`);
-      return output || "done";
-    },
-  });
-  return { before: beforeScript ? [step("before", beforeScript)] : [], after: afterScript ? [step("after", afterScript)] : [] };
+  const script = (phase: "before" | "after", command: string) => async (stepName: string): Promise<string> => {
+    const env = { LIFELINE_OPERATION: operation, LIFELINE_STEP: stepName, LIFELINE_PHASE: phase, LIFELINE_GROUP: g.name, LIFELINE_SITE: ctx.name, LIFELINE_POINT: point.label, LIFELINE_SEQ: String(point.seq), LIFELINE_DISK_URIS: uris.join(" ") };
+    const r = await runScript(command, env, scriptTimeoutMs);
+    const output = r.output.trim().split("\n").slice(-5).join(" | ");
+    if (r.timedOut) throw new Error(`the ${phase} script ran longer than ${scriptTimeoutMs} ms${output ? `: ${output}` : ""}`);
+    if (r.exitCode !== 0) throw new Error(`the ${phase} script failed with exit code ${r.exitCode}${output ? `: ${output}` : ""}`);
+    return output || "done";
+  };
+  return { ...(beforeScript ? { before: script("before", beforeScript) } : {}), ...(afterScript ? { after: script("after", afterScript) } : {}) };
 }
 
 /** A call to the other site's `/peer/v1/groups/:group/:op` (quiesce, unquiesce, reverse). */
