@@ -48,7 +48,7 @@ const IDLE: ApplianceGroupStatus = {
 };
 
 /** `remote`: the state the group's recovery site last reported (what runs there: a test, a failover). */
-export function currentState(g: Group, a: ApplianceGroupStatus, remote?: GroupStateName): GroupState {
+export function currentState(g: Group, a: ApplianceGroupStatus, remote?: GroupStateName, linkExpected = false): GroupState {
   return deriveGroupState({
     hasDisks: g.vms.some((v) => v.disks.length > 0),
     paused: g.paused,
@@ -59,12 +59,13 @@ export function currentState(g: Group, a: ApplianceGroupStatus, remote?: GroupSt
     rpoMs: a.rpoMs,
     testRunning: a.exports.some((e) => e.startsWith(`test/${g.name}/`)) || remote === "test-running",
     failedOver: g.failover !== "none" || remote === "failed-over",
+    linkExpected,
   });
 }
 
 export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
   const a = ctx.appliance.status(g.name) ?? IDLE;
-  const s = currentState(g, a, remoteState(ctx, g));
+  const s = currentState(g, a, remoteState(ctx, g), linkExpected(ctx, g.name, a));
   const nbd = ctx.appliance.nbdAddress;
   const alerts = ctx.manager.events.alerts().filter((x) => x.subject === g.name).length;
   const remote = g.protectedSite === ctx.name ? ctx.remoteJournals.get(g.name) : undefined;
@@ -125,9 +126,21 @@ export async function fetchRemoteJournals(ctx: SiteContext): Promise<void> {
 }
 
 /** Persists each group's state and applies the events and alerts its changes cause. */
+/** A link expected to come up after a change of direction, until it does or the grace ends (then a down link is real). */
+function linkExpected(ctx: SiteContext, group: string, a: ApplianceGroupStatus): boolean {
+  const until = ctx.linkExpectedUntil.get(group);
+  if (until === undefined) return false;
+  if (a.link === "up" || Date.now() > until) {
+    ctx.linkExpectedUntil.delete(group);
+    return false;
+  }
+  return true;
+}
+
 export function refreshStates(ctx: SiteContext): void {
   for (const g of ctx.manager.groups.list()) {
-    const next = currentState(g, ctx.appliance.status(g.name) ?? IDLE, remoteState(ctx, g));
+    const a = ctx.appliance.status(g.name) ?? IDLE;
+    const next = currentState(g, a, remoteState(ctx, g), linkExpected(ctx, g.name, a));
     if (next.state === g.state && next.reason === g.stateReason) continue;
     for (const e of stateEffects(g.name, g.state, next)) {
       if (e.do === "event") ctx.manager.events.add({ severity: e.severity, kind: e.kind, group: g.name, message: e.message, data: { state: next.state } });

@@ -211,6 +211,7 @@ describe("recovery-cli", () => {
       }
     })();
     await new Promise((r) => setTimeout(r, 500));
+    const moveStartMs = Date.now();
     await ok(["move", "erp", "--dir", dirA]);
     stop = true;
     await writer;
@@ -219,6 +220,11 @@ describe("recovery-cli", () => {
     assert.equal(g.role, "protected");
     assert.ok(copyOut(`${nbdA()}/erp/erp-db/data`, "after-move").equals(model), "every acknowledged write is at A");
     await until("erp protected from A again", async () => (await state(dirA)) === "protected");
+    // The new direction connecting is part of the move: no critical link-down alert at either site.
+    for (const dir of [dirA, dirB]) {
+      const alerts = JSON.parse(await ok(["alerts", "--all", "--json", "--dir", dir])) as { kind: string; raisedAt: number }[];
+      assert.deepEqual(alerts.filter((x) => x.kind === "link-down" && x.raisedAt >= moveStartMs), [], `no link-down alert at ${dir}`);
+    }
     const moves = JSON.parse(await ok(["tasks", "--all", "--json", "--dir", dirA])) as { kind: string; state: string }[];
     assert.ok(moves.some((t) => t.kind === "move" && t.state === "succeeded"));
   });
