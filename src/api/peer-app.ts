@@ -11,7 +11,7 @@ import { z } from "zod";
 import { LifelineError, PRIORITIES, UnprocessableError } from "../manager/index.js";
 import { acceptPairing, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, becomeRecoverySite, quiesceForMove, unquiesce, runHere, type RecoveryRequest, type Site } from "../site/index.js";
 import { installErrorHandling } from "./errors.js";
-import { CheckpointQuery, ComputeBody, Name, Notes, Point, ReportsQuery, TaskParams, TasksQuery, TestResult, VmDisk } from "./schemas.js";
+import { CheckpointQuery, ComputeBody, Name, Notes, Point, ReportsQuery, TaskParams, TasksQuery, TestResult, VmComputeBody, VmDisk } from "./schemas.js";
 
 const Card = z.object({
   site: Name,
@@ -36,7 +36,7 @@ const Definition = z.object({
     compression: z.boolean(),
     compute: ComputeBody.default({ driver: "none" }),
   }),
-  vms: z.array(z.object({ name: Name, bootOrder: z.number().int(), bootDelayMs: z.number().int(), disks: z.array(z.object({ name: Name, sizeBytes: z.number().int().positive() })) })),
+  vms: z.array(z.object({ name: Name, bootOrder: z.number().int(), bootDelayMs: z.number().int(), compute: VmComputeBody.default({}), disks: z.array(z.object({ name: Name, sizeBytes: z.number().int().positive() })) })),
 });
 
 const RecoveryRequestBody = z.discriminatedUnion("op", [

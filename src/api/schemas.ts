@@ -23,6 +23,27 @@ export const ComputeBody = z.object({
   scriptTimeoutMs: positiveMs.optional(),
 }).strict().refine((c) => c.driver !== "script" || (c.start && c.stop), "the script driver needs start and stop commands");
 
+/** "from → to" pairs of a network mapping: names of networks, bridges, or a driver's keys. */
+const NetworkMapping = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "a network name"), z.string().min(1).max(200));
+
+/** A VM's own compute settings, each over the group's. */
+export const VmComputeBody = z.object({
+  memoryMiB: z.number().int().min(16).max(1024 * 1024).optional(),
+  cpus: z.number().int().min(1).max(256).optional(),
+  qemuArgs: z.array(z.string().min(1).max(1000)).max(100).optional(),
+  testNetwork: NetworkMapping.optional(),
+  liveNetwork: NetworkMapping.optional(),
+}).strict();
+
+/** A change of a VM's settings: null drops one, so that the group's applies again. */
+export const UpdateVmBody = z.object({
+  memoryMiB: VmComputeBody.shape.memoryMiB.unwrap().nullable().optional(),
+  cpus: VmComputeBody.shape.cpus.unwrap().nullable().optional(),
+  qemuArgs: VmComputeBody.shape.qemuArgs.unwrap().nullable().optional(),
+  testNetwork: NetworkMapping.nullable().optional(),
+  liveNetwork: NetworkMapping.nullable().optional(),
+}).strict();
+
 export const GroupSettingsBody = z.object({
   rpoTargetMs: positiveMs.optional(),
   historyMs: positiveMs.optional(),
@@ -40,6 +61,7 @@ export const AddVmBody = z.object({
   name: Name,
   bootOrder: z.number().int().nonnegative().optional(),
   bootDelayMs: ms.optional(),
+  compute: VmComputeBody.optional(),
   disks: z.array(z.object({
     name: Name,
     sizeBytes: bytes.refine((n) => n % 512 === 0, "a disk's size must be a multiple of 512 bytes"),

@@ -43,6 +43,8 @@ export interface GroupFacts {
   rpoMs: number | null;
   testRunning?: boolean;
   failedOver?: boolean;
+  /** Protection just changed direction (a move, reverse protection): a link that is down is still connecting. */
+  linkExpected?: boolean;
 }
 
 /** The one state a group is in, given the facts; the first matching rule wins, most decisive first. */
@@ -52,6 +54,10 @@ export function deriveGroupState(f: GroupFacts): GroupState {
   if (f.paused) return { state: "paused", reason: "replication paused by an operator" };
   if (f.testRunning) return { state: "test-running", reason: "a failover test is running; replication goes on" };
   if (f.link === "none") return { state: "not-replicating", reason: f.linkReason ?? "replication is not running for this group" };
+  if (f.link === "down" && f.linkExpected) {
+    // Not link-down: that state raises a critical alert, and this outage is planned and short.
+    return { state: "not-replicating", reason: `protection changed direction; the link is connecting (${f.linkReason ?? "not up yet"})` };
+  }
   if (f.link === "down") return { state: "link-down", reason: f.linkReason ?? "the recovery site cannot be reached" };
   if (f.sync.kind === "initial") return { state: "initial-sync", reason: f.sync.reason, percent: f.sync.percent };
   if (f.sync.kind === "bitmap") return { state: "bitmap-sync", reason: f.sync.reason, percent: f.sync.percent };

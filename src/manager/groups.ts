@@ -60,10 +60,27 @@ export interface Disk {
   existing: boolean;
 }
 
+/**
+ * A VM's own compute settings; each one left out falls back to the group's
+ * (ComputeSettings). Network mappings are "from → to" pairs that the drivers
+ * get: the script driver as LIFELINE_NET_<FROM>, qemu reads its own keys
+ * ("isolated-user-net" on the test network, "bridge" on the live one).
+ */
+export interface VmCompute {
+  memoryMiB?: number;
+  cpus?: number;
+  /** qemu: appended to the command line. */
+  qemuArgs?: string[];
+  testNetwork?: Record<string, string>;
+  liveNetwork?: Record<string, string>;
+}
+
 export interface Vm {
   name: string;
   bootOrder: number;
   bootDelayMs: number;
+  /** Empty when the VM takes all of the group's settings. */
+  compute?: VmCompute;
   disks: Disk[];
 }
 
@@ -200,11 +217,19 @@ export class GroupStore {
       throw new ConflictError("disk_in_use", `that disk file is already ${u.group_name}/${u.vm_name}/${u.name}`, "give each disk its own file");
     }
     this.#db.transaction(() => {
-      this.#db.prepare("INSERT INTO vms (group_name, name, boot_order, boot_delay_ms, created_at) VALUES (?, ?, ?, ?, ?)").run(group, vm.name, vm.bootOrder, vm.bootDelayMs, Date.now());
+      this.#db.prepare("INSERT INTO vms (group_name, name, boot_order, boot_delay_ms, compute, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(group, vm.name, vm.bootOrder, vm.bootDelayMs, JSON.stringify(vm.compute ?? {}), Date.now());
       const insert = this.#db.prepare("INSERT INTO disks (group_name, vm_name, name, size_bytes, path, existing) VALUES (?, ?, ?, ?, ?, ?)");
       for (const d of disks) insert.run(group, vm.name, d.name, d.sizeBytes, d.path, d.existing ? 1 : 0);
       this.#db.prepare("UPDATE groups SET updated_at = ? WHERE name = ?").run(Date.now(), group);
     })();
+    return this.get(group);
+  }
+
+  /** Replaces a VM's own compute settings (an empty object: the group's for everything). */
+  setVmCompute(group: string, vm: string, compute: VmCompute): Group {
+    const r = this.#db.prepare("UPDATE vms SET compute = ? WHERE group_name = ? AND name = ?").run(JSON.stringify(compute), group, vm);
+    if (r.changes === 0) throw new NotFoundError("VM", `${group}/${vm}`, `list the group's VMs with: lifeline status ${group}`);
+    this.#db.prepare("UPDATE groups SET updated_at = ? WHERE name = ?").run(Date.now(), group);
     return this.get(group);
   }
 
@@ -216,7 +241,7 @@ export class GroupStore {
   }
 
   #withVms(row: GroupRow): Group {
-    const vms = this.#db.prepare("SELECT * FROM vms WHERE group_name = ? ORDER BY boot_order, name").all(row.name) as { name: string; boot_order: number; boot_delay_ms: number }[];
+    const vms = this.#db.prepare("SELECT * FROM vms WHERE group_name = ? ORDER BY boot_order, name").all(row.name) as { name: string; boot_order: number; boot_delay_ms: number; compute: string }[];
     const disks = this.#db.prepare("SELECT * FROM disks WHERE group_name = ? ORDER BY vm_name, name").all(row.name) as { vm_name: string; name: string; size_bytes: number; path: string; existing: number }[];
     return {
       name: row.name,
@@ -240,6 +265,7 @@ export class GroupStore {
         name: v.name,
         bootOrder: v.boot_order,
         bootDelayMs: v.boot_delay_ms,
+        compute: JSON.parse(v.compute) as VmCompute,
         disks: disks.filter((d) => d.vm_name === v.name).map((d) => ({ name: d.name, sizeBytes: d.size_bytes, path: d.path, existing: d.existing === 1 })),
       })),
     };

@@ -3,6 +3,7 @@
  * closed together. The site daemon holds one; the API reads through it.
  */
 import { AuditLog } from "./audit.js";
+import { CheckpointTagStore } from "./checkpoint-tags.js";
 import { type Db, openDatabase } from "./database.js";
 import { EventLog } from "./events.js";
 import { GroupStore } from "./groups.js";
@@ -19,6 +20,7 @@ export class Manager {
   readonly peers: PeerStore;
   readonly tasks: TaskLog;
   readonly reports: ReportLog;
+  readonly checkpointTags: CheckpointTagStore;
 
   constructor(db: Db) {
     this.db = db;
@@ -29,6 +31,7 @@ export class Manager {
     this.peers = new PeerStore(db);
     this.tasks = new TaskLog(db);
     this.reports = new ReportLog(db);
+    this.checkpointTags = new CheckpointTagStore(db);
   }
 
   static open(file: string): Manager {

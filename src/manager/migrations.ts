@@ -133,4 +133,21 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE groups ADD COLUMN compute TEXT NOT NULL DEFAULT '{"driver":"none"}';
   ALTER TABLE groups ADD COLUMN failover TEXT NOT NULL DEFAULT 'none' CHECK (failover IN ('none','uncommitted','committed'));
   `,
+  // 3: tags added to checkpoints after the fact ("tested at …"), kept beside the journal that holds the checkpoints
+  `
+  CREATE TABLE checkpoint_tags (
+    group_name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    checkpoint_id TEXT,
+    tag TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    by_actor TEXT NOT NULL,
+    report_id TEXT
+  );
+  CREATE INDEX checkpoint_tags_group ON checkpoint_tags(group_name, tag);
+  `,
+  // 4: per-VM compute settings (memory, CPUs, extra qemu arguments, network mappings) over the group's defaults
+  `
+  ALTER TABLE vms ADD COLUMN compute TEXT NOT NULL DEFAULT '{}';
+  `,
 ];

@@ -13,7 +13,7 @@ import { Overlay, PitView } from "../journal/index.js";
 import type { RunningVm } from "./compute/index.js";
 import { type ResolvedPoint } from "./point.js";
 import { bootSequence, type RecoveryGroup } from "./recovery-group.js";
-import { newTask, runTask, withHooks, type Step, type StepHooks, type TaskRecord, type TaskStore } from "./tasks.js";
+import { newTask, runTask, aroundEachStep, beforeAllSteps, type Step, type StepHooks, type TaskRecord, type TaskStore } from "./tasks.js";
 
 export interface TestReport {
   group: string;
@@ -56,7 +56,7 @@ export class FailoverTest {
 
   /** Starts the test as a task; on failure everything done so far is undone. */
   async start(store: TaskStore, hooks?: StepHooks): Promise<TaskRecord> {
-    const steps: Step[] = withHooks([
+    const steps: Step[] = aroundEachStep([
       { name: "pin the point", run: () => this.#pin(), undo: () => this.#unpin() },
       { name: "open views and overlays", run: (ctx) => this.#openDisks((f) => ctx.progress(f)), undo: () => this.#closeDisks() },
       { name: "export test disks", run: async () => this.#exportDisks(), undo: async () => this.#unexportDisks() },
@@ -65,14 +65,14 @@ export class FailoverTest {
     return runTask(newTask("test-start", this.group.name, this.by, steps.map((s) => s.name)), steps, store);
   }
 
-  /** `before` hooks only: once a test is stopping, there is nothing to undo. */
+  /** The before script only, ahead of all steps: once a test is stopping, there is nothing to undo. */
   async stop(store: TaskStore, result: TestReport["result"], notes: string, hooks?: StepHooks): Promise<{ task: TaskRecord; report: TestReport }> {
-    const steps: Step[] = withHooks([
+    const steps: Step[] = beforeAllSteps([
       { name: "stop VMs", run: () => this.#stopVms() },
       { name: "remove test exports", run: async () => this.#unexportDisks() },
       { name: "drop overlays", run: () => this.#closeDisks() },
       { name: "unpin the point", run: () => this.#unpin() },
-    ], { before: hooks?.before ?? [] });
+    ], hooks);
     const task = await runTask(newTask("test-stop", this.group.name, this.by, steps.map((s) => s.name)), steps, store);
     const stoppedAtMs = Date.now();
     const report: TestReport = {
@@ -148,6 +148,7 @@ export class FailoverTest {
           networkMapping: vm.networkMapping.test,
           memoryMiB: vm.memoryMiB,
           cpus: vm.cpus,
+          ...(vm.extraArgs ? { extraArgs: vm.extraArgs } : {}),
           workDir: path.join(this.group.workDir, "vms"),
         }),
       );

@@ -20,7 +20,7 @@ import { Overlay, PitView } from "../journal/index.js";
 import type { RunningVm } from "./compute/index.js";
 import type { ResolvedPoint } from "./point.js";
 import { bootSequence, type RecoveryGroup } from "./recovery-group.js";
-import { newTask, runTask, withHooks, type Step, type StepHooks, type TaskRecord, type TaskStore } from "./tasks.js";
+import { newTask, runTask, aroundEachStep, beforeAllSteps, type Step, type StepHooks, type TaskRecord, type TaskStore } from "./tasks.js";
 
 /** What the site does for a failover: stop and resume the group's replication, quiesce its source. */
 export interface ReplicationControl {
@@ -63,7 +63,7 @@ export class LiveFailover {
   }
 
   async start(store: TaskStore, options: { shutdownSource?: boolean; hooks?: StepHooks } = {}): Promise<TaskRecord> {
-    const steps: Step[] = [...(options.hooks?.before ?? [])];
+    const steps: Step[] = [];
     if (options.shutdownSource && this.#control.shutdownSource) {
       steps.push({ name: "quiesce the protected site", run: async () => this.#control.shutdownSource!(this.group.name) });
     }
@@ -73,23 +73,23 @@ export class LiveFailover {
       { name: "open views and overlays", run: (ctx) => this.#openDisks((f) => ctx.progress(f)), undo: () => this.#closeDisks() },
       { name: "export recovered disks", run: async () => this.#exportDisks(), undo: async () => this.#unexportDisks() },
       { name: "start VMs on the live network", run: () => this.#startVms(), undo: () => this.#stopVms() },
-      ...(options.hooks?.after ?? []),
     );
-    const task = await runTask(newTask("failover", this.group.name, this.by, steps.map((s) => s.name)), steps, store);
+    const wrapped = aroundEachStep(steps, options.hooks);
+    const task = await runTask(newTask("failover", this.group.name, this.by, wrapped.map((s) => s.name)), wrapped, store);
     this.#state = task.state === "succeeded" ? "failed-over" : "rolled-back";
     return task;
   }
 
-  /** `before` hooks only: a commit cannot be undone once it folded. */
+  /** The before script only, ahead of all steps: a commit cannot be undone once it folded. */
   async commit(store: TaskStore, hooks?: StepHooks): Promise<TaskRecord> {
     this.#expect("failed-over", "commit");
     this.#state = "committing";
-    const steps: Step[] = withHooks([
+    const steps: Step[] = beforeAllSteps([
       { name: "track writes", run: async () => this.disks.forEach((d) => d.device.track()) },
       { name: "fold the journal and overlays into the replica", run: (ctx) => this.#fold((f, text) => ctx.progress(f, text)) },
       { name: "switch disks to the replica", run: () => this.#switchToReplica() },
       { name: "drop overlays and pin", run: () => this.#dropOverlays() },
-    ], { before: hooks?.before ?? [] });
+    ], hooks);
     const task = await runTask(newTask("commit", this.group.name, this.by, steps.map((s) => s.name)), steps, store);
     this.#state = task.state === "succeeded" ? "committed" : "failed-over";
     return task;
@@ -97,13 +97,13 @@ export class LiveFailover {
 
   async rollback(store: TaskStore, hooks?: StepHooks): Promise<TaskRecord> {
     this.#expect("failed-over", "roll back");
-    const steps: Step[] = withHooks([
+    const steps: Step[] = beforeAllSteps([
       { name: "stop VMs", run: () => this.#stopVms() },
       { name: "remove recovered exports", run: async () => this.#unexportDisks() },
       { name: "drop overlays", run: () => this.#closeDisks() },
       { name: "unpin the point", run: () => this.#unpin() },
       { name: "resume replication", run: () => this.#control.resume(this.group.name) },
-    ], { before: hooks?.before ?? [] });
+    ], hooks);
     const task = await runTask(newTask("rollback", this.group.name, this.by, steps.map((s) => s.name)), steps, store);
     if (task.state === "succeeded") this.#state = "rolled-back";
     return task;
@@ -184,6 +184,7 @@ export class LiveFailover {
           networkMapping: vm.networkMapping.live,
           memoryMiB: vm.memoryMiB,
           cpus: vm.cpus,
+          ...(vm.extraArgs ? { extraArgs: vm.extraArgs } : {}),
           workDir: path.join(this.group.workDir, "vms"),
         }),
       );

@@ -40,7 +40,10 @@ export function parsePoint(text: string | undefined): PointRequest {
   return { kind: "checkpoint", id: t };
 }
 
-export function resolvePoint(journal: Journal, request: PointRequest, nowMs = Date.now()): ResolvedPoint {
+/** A tag kept outside the journal (the recovery site's database: "tested at …"), and the point it names. */
+export type TagLookup = (tag: string) => { seq: number; checkpointId: string | undefined } | undefined;
+
+export function resolvePoint(journal: Journal, request: PointRequest, nowMs = Date.now(), addedTags?: TagLookup): ResolvedPoint {
   const checkpoints = journal.checkpoints;
   const held = `the journal holds seq ${journal.appliedThroughSeq} to ${journal.durableSeq}`;
   const fromCheckpoint = (c: { seq: number; timeMs: number; id: string } | undefined, label: string): ResolvedPoint => {
@@ -61,8 +64,14 @@ export function resolvePoint(journal: Journal, request: PointRequest, nowMs = Da
       point = fromCheckpoint(checkpoints.byId(request.id), `checkpoint ${request.id}`);
       break;
     case "tag": {
+      const label = `tag:${request.tag}`;
       const tagged = checkpoints.list({ tag: request.tag }).filter((c) => c.consistent).pop();
-      point = fromCheckpoint(tagged, `tag:${request.tag}`);
+      const added = tagged ? undefined : addedTags?.(request.tag);
+      if (added && added.checkpointId === undefined) {
+        point = { seq: added.seq, timeMs: journal.timeOf(added.seq), label: `${label} (seq ${added.seq})`, checkpointId: undefined };
+      } else {
+        point = fromCheckpoint(tagged ?? (added?.checkpointId !== undefined ? checkpoints.byId(added.checkpointId) : undefined), label);
+      }
       break;
     }
     case "time":

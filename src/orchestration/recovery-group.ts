@@ -13,6 +13,8 @@ export interface RecoveryVm {
   bootDelayMs: number;
   memoryMiB?: number;
   cpus?: number;
+  /** qemu: appended to its command line. */
+  extraArgs?: string[];
   /** Disks in the VM's order (the first boots); `journalDisk` is the disk's name in the journal. */
   disks: Array<{ name: string; journalDisk: string }>;
   networkMapping: { test: Record<string, string>; live: Record<string, string> };

@@ -15,7 +15,8 @@ export async function restoreDisk(
 ): Promise<{ dataBytes: number; sizeBytes: number }> {
   const view = await PitView.open(journal, journalDisk, point.seq);
   try {
-    const { dataBytes } = await exportImage(view, outPath, { onProgress });
+    // The image replaces the file: written over an old one, the old one's data would show through the holes.
+    const { dataBytes } = await exportImage(view, outPath, { overwrite: true, onProgress });
     return { dataBytes, sizeBytes: view.size };
   } finally {
     await view.close();

@@ -53,17 +53,55 @@ export interface Step {
 }
 
 /**
- * The operator's scripts around an operation (re-IP, DNS, notifications):
- * `before` steps run first (a failure means nothing was done), `after` steps
- * last (a failure undoes the operation, like any step's).
+ * The operator's scripts (re-IP, DNS, notifications), told which step they
+ * run around. Each resolves with what to show in the step's detail, or
+ * rejects with the script's output: that fails the step.
  */
 export interface StepHooks {
-  before?: Step[];
-  after?: Step[];
+  before?(step: string): Promise<string>;
+  after?(step: string): Promise<string>;
 }
 
-export function withHooks(steps: Step[], hooks: StepHooks = {}): Step[] {
-  return [...(hooks.before ?? []), ...steps, ...(hooks.after ?? [])];
+/**
+ * For operations whose steps undo (test start, failover): the before script,
+ * the step's work and the after script run inside each step, so a failing
+ * script fails that step with its output, and the task rolls back as for any
+ * failing step. A failing after script first undoes its own step, which is
+ * not yet in the list of done steps that the task undoes.
+ */
+export function aroundEachStep(steps: Step[], hooks: StepHooks = {}): Step[] {
+  const { before, after } = hooks;
+  if (!before && !after) return steps;
+  return steps.map((step) => ({
+    name: step.name,
+    run: async (ctx) => {
+      const said: string[] = [];
+      if (before) said.push(`before script: ${await before(step.name)}`);
+      const detail = await step.run(ctx);
+      if (detail) said.push(detail);
+      if (after) {
+        try {
+          said.push(`after script: ${await after(step.name)}`);
+        } catch (err) {
+          await step.undo?.();
+          throw err;
+        }
+      }
+      return said.join("; ");
+    },
+    ...(step.undo ? { undo: step.undo } : {}),
+  }));
+}
+
+/**
+ * For operations that cannot be undone once begun (test stop, commit,
+ * rollback): a script failing between two steps would leave them half done,
+ * so only the before script runs, once, as a first step (told the step ""),
+ * and its failure means nothing was done.
+ */
+export function beforeAllSteps(steps: Step[], hooks: StepHooks = {}): Step[] {
+  const { before } = hooks;
+  return before ? [{ name: "before script", run: () => before("") }, ...steps] : steps;
 }
 
 let nextId = 1;

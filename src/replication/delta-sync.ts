@@ -9,8 +9,13 @@
  * compared under the range lock, and its dirty bits are cleared in the same
  * turn as the lock is taken, so a write admitted later marks its block again
  * and is never lost to a stale "equal".
+ *
+ * Blocks that read as zeroes here (holes of a sparse disk) are not read: the
+ * store's extents say so and their hash is the zero block's (block-hash.ts);
+ * the recovery site does the same with its view's holes, so a big sparse disk
+ * costs what it holds, not its size.
  */
-import { blockHash } from "./block-hash.js";
+import { blockHash, zeroBlockHash, zeroBlocks } from "./block-hash.js";
 import { ProtocolError } from "./errors.js";
 import type { HashesFrame } from "./frames.js";
 import { HASH_BYTES } from "./frames.js";
@@ -88,10 +93,11 @@ async function compareRange(disk: DiskState, offset: number, theirs: Buffer, res
     }
     try {
       if (lock.wait) await lock.wait;
-      const data = await disk.store.read(at, length);
+      const zero = await zeroBlocks(disk.store, at, length, bb);
+      const data = dirty.every((b) => zero[b - at / bb]) ? undefined : await disk.store.read(at, length);
       for (const b of dirty) {
         const { offset: o, length: n } = disk.bitmap.range(b);
-        const mine = blockHash(data.subarray(o - at, o - at + n));
+        const mine = zero[b - at / bb] || !data ? zeroBlockHash(n) : blockHash(data.subarray(o - at, o - at + n));
         const i = (o - offset) / bb;
         result.comparedBytes += n;
         if (!mine.equals(theirs.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES))) {

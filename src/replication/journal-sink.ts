@@ -7,7 +7,7 @@
  * appends after a failed write or sync, by design).
  */
 import { Journal, PitView, type AppendInput } from "../journal/index.js";
-import { blockHashes } from "./block-hash.js";
+import { deviceBlockHashes } from "./block-hash.js";
 
 export interface JournalSink {
   readonly lastSeq: number;
@@ -50,12 +50,8 @@ export function journalSink(j: Journal): JournalSink {
       await j.whenWritten(j.lastSeq);
       const view = await PitView.open(j, name, j.lastSeq);
       try {
-        const parts: Buffer[] = [];
-        const step = blockBytes * 16;
-        for (let at = offset; at < offset + length; at += step) {
-          parts.push(blockHashes(await view.read(at, Math.min(step, offset + length - at)), blockBytes));
-        }
-        return Buffer.concat(parts);
+        // Holes of the view (the replica's, trimmed ranges) are neither read nor hashed.
+        return await deviceBlockHashes(view, offset, length, blockBytes);
       } finally {
         await view.close();
       }

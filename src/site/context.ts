@@ -24,5 +24,11 @@ export interface SiteContext {
   /** Filled in once the daemon listens (ports may be 0 in the config). */
   endpoints: SiteEndpoints;
   /** What the recovery site last said about the journal of each group protected here. */
+  /**
+   * Groups whose protection just changed direction (a move, reverse
+   * protection), with the time until which their link being down is expected
+   * (the new direction connecting) and raises no link-down alert.
+   */
+  linkExpectedUntil: Map<string, number>;
   remoteJournals: Map<string, { historyCoveredMs: number | null; journalBytes: number | null; state: GroupStateName; atMs: number }>;
 }

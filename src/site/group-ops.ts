@@ -7,7 +7,7 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
-import { ConflictError, DEFAULT_SETTINGS, UnprocessableError, type Disk, type Group, type GroupSettings, type Peer, type Vm } from "../manager/index.js";
+import { ConflictError, DEFAULT_SETTINGS, UnprocessableError, type Disk, type Group, type GroupSettings, type Peer, type Vm, type VmCompute } from "../manager/index.js";
 import type { GroupSpec } from "./appliance.js";
 import type { SiteContext } from "./context.js";
 import { callPeer } from "./peer-client.js";
@@ -16,8 +16,12 @@ export interface VmInput {
   name: string;
   bootOrder?: number;
   bootDelayMs?: number;
+  compute?: VmCompute;
   disks: { name: string; sizeBytes: number; path?: string }[];
 }
+
+/** A change of a VM's own compute settings: a value sets it, null drops it (back to the group's). */
+export type VmComputeChange = { [K in keyof VmCompute]?: VmCompute[K] | null };
 
 /** A group as one site sends it to the other. */
 export interface GroupDefinition {
@@ -25,7 +29,7 @@ export interface GroupDefinition {
   protectedSite: string;
   recoverySite: string;
   settings: GroupSettings;
-  vms: { name: string; bootOrder: number; bootDelayMs: number; disks: { name: string; sizeBytes: number }[] }[];
+  vms: { name: string; bootOrder: number; bootDelayMs: number; compute?: VmCompute; disks: { name: string; sizeBytes: number }[] }[];
 }
 
 export async function createGroup(ctx: SiteContext, name: string, recoverySite: string, settings: Partial<GroupSettings>, actor: string): Promise<Group> {
@@ -67,12 +71,29 @@ export async function addVm(ctx: SiteContext, group: string, input: VmInput, act
   if (g.vms.some((v) => v.name === input.name)) throw new ConflictError("vm_exists", `VM "${input.name}" is already in group "${group}"`, `remove it first with: lifeline vm remove ${group} ${input.name}`);
   const disks: Disk[] = [];
   for (const d of input.disks) disks.push(await productionDisk(ctx, group, input.name, d));
-  const vm: Vm = { name: input.name, bootOrder: input.bootOrder ?? g.vms.length + 1, bootDelayMs: input.bootDelayMs ?? 0, disks };
+  const vm: Vm = { name: input.name, bootOrder: input.bootOrder ?? g.vms.length + 1, bootDelayMs: input.bootDelayMs ?? 0, compute: input.compute ?? {}, disks };
   await sendDefinition(ctx, pairedPeer(ctx, g.recoverySite), definitionOf({ ...g, vms: [...g.vms, vm] }));
   const updated = ctx.manager.groups.addVm(group, vm, disks);
   await ctx.appliance.protect(applianceSpec(ctx, updated));
   ctx.manager.audit.record(actor, "vm.add", `${group}/${vm.name}`, { disks: disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, path: d.path, existing: d.existing })) });
   ctx.manager.events.add({ severity: "info", kind: "vm-added", group, message: `VM ${vm.name} added to ${group} with ${disks.length} disk(s)` });
+  return updated;
+}
+
+/** A VM's own compute settings change: sent to the recovery site first (it starts the VMs), then kept here. */
+export async function updateVm(ctx: SiteContext, group: string, vm: string, change: VmComputeChange, actor: string): Promise<Group> {
+  const g = ownGroup(ctx, group, "changed");
+  const found = g.vms.find((v) => v.name === vm);
+  if (!found) ctx.manager.groups.removeVm(group, vm); // throws the 404
+  const compute: Record<string, unknown> = { ...found?.compute };
+  for (const [key, value] of Object.entries(change)) {
+    if (value === null) delete compute[key];
+    else if (value !== undefined) compute[key] = value;
+  }
+  const next = compute as VmCompute;
+  await sendDefinition(ctx, pairedPeer(ctx, g.recoverySite), definitionOf({ ...g, vms: g.vms.map((v) => (v.name === vm ? { ...v, compute: next } : v)) }));
+  const updated = ctx.manager.groups.setVmCompute(group, vm, next);
+  ctx.manager.audit.record(actor, "vm.update", `${group}/${vm}`, { ...change });
   return updated;
 }
 
@@ -111,6 +132,7 @@ export async function dropGroup(ctx: SiteContext, name: string, from: string): P
   if (g.protectedSite !== from) throw new ConflictError("group_not_yours", `group "${name}" is protected by ${g.protectedSite}, not ${from}`);
   await ctx.appliance.unprotect(name, { deleteData: false });
   ctx.manager.groups.delete(name);
+  ctx.manager.checkpointTags.drop(name);
   ctx.manager.audit.record(`site:${from}`, "group.delete", name, { from });
 }
 
@@ -138,7 +160,7 @@ export function definitionOf(g: Group): GroupDefinition {
     protectedSite: g.protectedSite,
     recoverySite: g.recoverySite,
     settings: { rpoTargetMs, historyMs, journalLimitBytes, checkpointIntervalMs, bandwidthBytesPerSec, priority, compression, compute },
-    vms: g.vms.map((v) => ({ name: v.name, bootOrder: v.bootOrder, bootDelayMs: v.bootDelayMs, disks: v.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes })) })),
+    vms: g.vms.map((v) => ({ name: v.name, bootOrder: v.bootOrder, bootDelayMs: v.bootDelayMs, compute: v.compute ?? {}, disks: v.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes })) })),
   };
 }
 

@@ -11,8 +11,8 @@ export { ReplicatingAppliance, type ReplicatingApplianceOptions } from "./replic
 export { createPairingToken, pairWith, acceptPairing, siteCard, announceEndpoints, updatePeerEndpoints, type SiteCard } from "./pairing.js";
 export { decodePairingToken, encodePairingToken, type PairingToken } from "./pairing-token.js";
 export { callPeer, PeerUnauthenticatedError } from "./peer-client.js";
-export { createGroup, updateGroup, deleteGroup, addVm, removeVm, receiveGroup, dropGroup, applianceSpec, type VmInput, type GroupDefinition } from "./group-ops.js";
-export { groupStatus, refreshStates, addCheckpoint, listCheckpoints, type GroupStatusView } from "./status.js";
+export { createGroup, updateGroup, deleteGroup, addVm, updateVm, removeVm, receiveGroup, dropGroup, applianceSpec, type VmInput, type VmComputeChange, type GroupDefinition } from "./group-ops.js";
+export { groupStatus, refreshStates, addCheckpoint, listCheckpoints, type GroupStatusView, type ListedCheckpoint } from "./status.js";
 export { Recovery, type Report } from "./recovery.js";
 export { requestRecovery, runHere, listTasks, getTask, listReports, getReport, type RecoveryRequest } from "./recovery-requests.js";
 export { becomeRecoverySite, quiesceForMove, unquiesce } from "./reverse.js";

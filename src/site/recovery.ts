@@ -102,7 +102,7 @@ export class Recovery {
     const { group, access } = this.#recoverable(name);
     this.#claim(name, { kind: "test", test: undefined, busy: "starting a failover test" });
     return this.#run(name, async (store) => {
-      const point = this.#resolve(access, pointText);
+      const point = this.#resolve(access, pointText, name);
       const test = new FailoverTest(this.#recoveryGroup(group, access), point, by);
       const task = await test.start(store, this.#hooks(group, "test-start", point, "test/"));
       if (task.state === "succeeded") {
@@ -123,7 +123,8 @@ export class Recovery {
     return this.#run(name, async (store) => {
       const { task, report } = await test.stop(store, result, notes, this.#hooks(this.#ctx.manager.groups.get(name), "test-stop", test.point, "test/"));
       this.#active.delete(name);
-      this.#report({ kind: "test", group: name, by: report.by, point: report.point, startedAtMs: report.startedAtMs, endedAtMs: report.stoppedAtMs, result, notes, vms: report.vms, exports });
+      const reportId = this.#report({ kind: "test", group: name, by: report.by, point: report.point, startedAtMs: report.startedAtMs, endedAtMs: report.stoppedAtMs, result, notes, vms: report.vms, exports });
+      this.#tagTested(name, report.point, report.stoppedAtMs, by, reportId);
       this.#ctx.manager.events.add({ severity: "info", kind: "test-stopped", group: name, message: `failover test of ${name} stopped by ${by}: ${result}` });
       return task;
     });
@@ -166,7 +167,7 @@ export class Recovery {
 
   async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore, o: { sourceQuiesced?: boolean } = {}): Promise<TaskRecord> {
     const { group, access } = this.#recoverable(name);
-    const point = this.#resolve(access, pointText);
+    const point = this.#resolve(access, pointText, name);
     const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, this.#control(group, access, `failed over to ${point.label} by ${by}`, o.sourceQuiesced ?? false));
     const task = await failover.start(store, { hooks: this.#hooks(group, "failover", point, "") });
     if (task.state === "succeeded") {
@@ -313,7 +314,7 @@ export class Recovery {
     if (!group.vms.some((v) => v.name === vm && v.disks.some((d) => d.name === disk))) {
       throw new NotFoundError("disk", `${name}/${vmDisk}`, `list the group's disks with: lifeline status ${name}`);
     }
-    const point = this.#resolve(access, pointText);
+    const point = this.#resolve(access, pointText, name);
     const outPath = out ?? path.join(this.#ctx.layout.dir, "restores", `${name}-${vm}-${disk}-seq${point.seq}.raw`);
     if (!path.isAbsolute(outPath)) throw new UnprocessableError("invalid_path", `the output path must be absolute, not "${outPath}"`, "the file is written by the site daemon");
     return this.#run(name, async (store) => {
@@ -438,9 +439,9 @@ export class Recovery {
     return { a, failover: a.failover };
   }
 
-  #resolve(access: RecoveryAccess, text: string | undefined): ResolvedPoint {
+  #resolve(access: RecoveryAccess, text: string | undefined, group: string): ResolvedPoint {
     try {
-      return resolvePoint(access.journal, parsePoint(text));
+      return resolvePoint(access.journal, parsePoint(text), Date.now(), (tag) => this.#ctx.manager.checkpointTags.find(group, tag));
     } catch (err) {
       if (err instanceof PointNotFoundError) throw new UnprocessableError("point_not_found", err.message, (err as { hint?: string }).hint);
       throw err;
@@ -479,8 +480,14 @@ export class Recovery {
     this.#report({ kind: "failover", group: f.group.name, by: f.by, point: f.point, startedAtMs, endedAtMs: Date.now(), result, notes: "", vms, exports: f.disks.map((d) => d.exportName) });
   }
 
-  #report(r: Omit<Report, "id" | "timeMs" | "durationMs">): void {
-    this.#ctx.manager.reports.add({ ...r, id: randomId(r.kind), timeMs: r.endedAtMs, durationMs: r.endedAtMs - r.startedAtMs });
+  #report(r: Omit<Report, "id" | "timeMs" | "durationMs">): string {
+    return this.#ctx.manager.reports.add({ ...r, id: randomId(r.kind), timeMs: r.endedAtMs, durationMs: r.endedAtMs - r.startedAtMs }).id;
+  }
+
+  /** The tested point is tagged "tested at <ISO time of the stop>", whatever the result: the report says how it went. */
+  #tagTested(group: string, point: ResolvedPoint, stoppedAtMs: number, by: string, reportId: string): void {
+    const tag = `tested at ${new Date(stoppedAtMs).toISOString()}`;
+    this.#ctx.manager.checkpointTags.add({ group, seq: point.seq, checkpointId: point.checkpointId, tag, timeMs: stoppedAtMs, by, reportId });
   }
 }
 

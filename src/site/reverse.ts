@@ -26,6 +26,13 @@ import type { SiteContext } from "./context.js";
 import { applianceSpec, type GroupDefinition } from "./group-ops.js";
 import { deltaMarker, diskSignature } from "./protected-side.js";
 
+/**
+ * After a change of direction, the new link needs a moment to connect (and
+ * the new protected site to run its delta sync's handshake): so long, a down
+ * link is expected and raises no critical link-down alert. Past it, it does.
+ */
+export const LINK_EXPECTED_MS = 60_000;
+
 /** At the protected site, asked by the recovery site for a move: writes wait, everything reaches it, a final checkpoint. */
 export async function quiesceForMove(ctx: SiteContext, name: string, tag: string, from: string): Promise<Checkpoint> {
   const g = ctx.manager.groups.get(name);
@@ -50,6 +57,7 @@ export async function becomeRecoverySite(ctx: SiteContext, def: GroupDefinition,
     throw new UnprocessableError("not_reversible", `group ${def.name} is ${g.protectedSite} → ${g.recoverySite} here; ${from} cannot reverse it to ${def.protectedSite} → ${def.recoverySite}`);
   }
   const dir = path.join(ctx.layout.data, g.name);
+  ctx.linkExpectedUntil.set(g.name, Date.now() + LINK_EXPECTED_MS);
   await ctx.appliance.unprotect(g.name, { deleteData: false });
   const disks = g.vms.flatMap((v) => v.disks.map((d) => ({ vm: v.name, ...d })));
   const journal = path.join(dir, "group.json");
@@ -79,6 +87,7 @@ export async function becomeProtectedSite(ctx: SiteContext, g: Group, devices: M
   const aside = path.join(ctx.layout.data, `.reversed-${g.name}-${Date.now()}`);
   const access = ctx.appliance.recovery?.(g.name);
   if (!access) throw new UnprocessableError("no_journal", `group ${g.name} has no journal open here`);
+  ctx.linkExpectedUntil.set(g.name, Date.now() + LINK_EXPECTED_MS);
   await Promise.all([...devices.values()].map((d) => d.hold()));
   try {
     // Through the target: the held device itself would make the flush wait for the release.

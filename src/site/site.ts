@@ -134,7 +134,7 @@ export class Site {
       peerUrl: `https://${config.host}:${config.peerPort}`,
       ...replicationEndpoint(config, appliance.replicationPort ?? config.replicationPort),
     };
-    const ctx: SiteContext = { name: config.name, config, layout, identity, manager, appliance, log: options.logger, endpoints, remoteJournals: new Map() };
+    const ctx: SiteContext = { name: config.name, config, layout, identity, manager, appliance, log: options.logger, endpoints, linkExpectedUntil: new Map(), remoteJournals: new Map() };
     appliance.onEvent((e) => recordApplianceEvent(ctx, e));
     return new Site(ctx);
   }

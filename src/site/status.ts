@@ -4,7 +4,7 @@
  * target, history covered, throughput, exports. `refreshStates` runs once a
  * second in the daemon and turns state changes into events and alerts.
  */
-import { ConflictError, deriveGroupState, stateEffects, type Group, type GroupState, type GroupStateName } from "../manager/index.js";
+import { ConflictError, deriveGroupState, stateEffects, type Group, type GroupState, type GroupStateName, type VmCompute } from "../manager/index.js";
 import { nbdUri, type ApplianceEvent, type ApplianceGroupStatus, type Checkpoint, type CheckpointFilter } from "./appliance.js";
 import type { SiteContext } from "./context.js";
 import { callPeer } from "./peer-client.js";
@@ -31,7 +31,7 @@ export interface GroupStatusView {
   journalLimitBytes: number;
   alerts: number;
   compute: Group["compute"];
-  vms: { name: string; bootOrder: number; bootDelayMs: number; disks: { name: string; sizeBytes: number; path: string; export: string | null; uri: string | null }[] }[];
+  vms: { name: string; bootOrder: number; bootDelayMs: number; compute: VmCompute; disks: { name: string; sizeBytes: number; path: string; export: string | null; uri: string | null }[] }[];
 }
 
 const IDLE: ApplianceGroupStatus = {
@@ -48,7 +48,7 @@ const IDLE: ApplianceGroupStatus = {
 };
 
 /** `remote`: the state the group's recovery site last reported (what runs there: a test, a failover). */
-export function currentState(g: Group, a: ApplianceGroupStatus, remote?: GroupStateName): GroupState {
+export function currentState(g: Group, a: ApplianceGroupStatus, remote?: GroupStateName, linkExpected = false): GroupState {
   return deriveGroupState({
     hasDisks: g.vms.some((v) => v.disks.length > 0),
     paused: g.paused,
@@ -59,12 +59,13 @@ export function currentState(g: Group, a: ApplianceGroupStatus, remote?: GroupSt
     rpoMs: a.rpoMs,
     testRunning: a.exports.some((e) => e.startsWith(`test/${g.name}/`)) || remote === "test-running",
     failedOver: g.failover !== "none" || remote === "failed-over",
+    linkExpected,
   });
 }
 
 export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
   const a = ctx.appliance.status(g.name) ?? IDLE;
-  const s = currentState(g, a, remoteState(ctx, g));
+  const s = currentState(g, a, remoteState(ctx, g), linkExpected(ctx, g.name, a));
   const nbd = ctx.appliance.nbdAddress;
   const alerts = ctx.manager.events.alerts().filter((x) => x.subject === g.name).length;
   const remote = g.protectedSite === ctx.name ? ctx.remoteJournals.get(g.name) : undefined;
@@ -94,6 +95,7 @@ export function groupStatus(ctx: SiteContext, g: Group): GroupStatusView {
       name: v.name,
       bootOrder: v.bootOrder,
       bootDelayMs: v.bootDelayMs,
+      compute: v.compute ?? {},
       disks: v.disks.map((d) => {
         const name = `${g.name}/${v.name}/${d.name}`;
         const served = a.exports.includes(name);
@@ -124,9 +126,21 @@ export async function fetchRemoteJournals(ctx: SiteContext): Promise<void> {
 }
 
 /** Persists each group's state and applies the events and alerts its changes cause. */
+/** A link expected to come up after a change of direction, until it does or the grace ends (then a down link is real). */
+function linkExpected(ctx: SiteContext, group: string, a: ApplianceGroupStatus): boolean {
+  const until = ctx.linkExpectedUntil.get(group);
+  if (until === undefined) return false;
+  if (a.link === "up" || Date.now() > until) {
+    ctx.linkExpectedUntil.delete(group);
+    return false;
+  }
+  return true;
+}
+
 export function refreshStates(ctx: SiteContext): void {
   for (const g of ctx.manager.groups.list()) {
-    const next = currentState(g, ctx.appliance.status(g.name) ?? IDLE, remoteState(ctx, g));
+    const a = ctx.appliance.status(g.name) ?? IDLE;
+    const next = currentState(g, a, remoteState(ctx, g), linkExpected(ctx, g.name, a));
     if (next.state === g.state && next.reason === g.stateReason) continue;
     for (const e of stateEffects(g.name, g.state, next)) {
       if (e.do === "event") ctx.manager.events.add({ severity: e.severity, kind: e.kind, group: g.name, message: e.message, data: { state: next.state } });
@@ -195,13 +209,32 @@ export async function addCheckpoint(ctx: SiteContext, group: string, tag: string
   return cp;
 }
 
-/** Checkpoints live in the recovery site's journal: at the protected site, they are asked of it. */
-export async function listCheckpoints(ctx: SiteContext, group: string, filter: CheckpointFilter): Promise<Checkpoint[]> {
+/** A checkpoint as listed: its own tag (from the stream) and every tag added later ("tested at …"). */
+export interface ListedCheckpoint extends Checkpoint {
+  tags: string[];
+}
+
+/**
+ * Checkpoints live in the recovery site's journal: at the protected site, they
+ * are asked of it. The recovery site adds the tags its database keeps for
+ * them (manager/checkpoint-tags.ts), and a tag filter matches either kind.
+ */
+export async function listCheckpoints(ctx: SiteContext, group: string, filter: CheckpointFilter): Promise<ListedCheckpoint[]> {
   const g = ctx.manager.groups.get(group);
-  if (g.recoverySite === ctx.name) return ctx.appliance.listCheckpoints(group, filter);
+  if (g.recoverySite === ctx.name) {
+    const added = ctx.manager.checkpointTags.list(group);
+    const byId = new Map<string, string[]>();
+    for (const t of added) if (t.checkpointId !== undefined) byId.set(t.checkpointId, [...(byId.get(t.checkpointId) ?? []), t.tag]);
+    const wanted = filter.tag;
+    const addedMatch = wanted !== undefined && added.some((t) => t.tag === wanted);
+    // A tag added here is not in the journal: list without the journal's tag filter, then filter on both kinds.
+    const listed = await ctx.appliance.listCheckpoints(group, addedMatch ? (filter.sinceMs !== undefined ? { sinceMs: filter.sinceMs } : {}) : filter);
+    const all = listed.map((c) => ({ ...c, tags: [...(c.tag !== null ? [c.tag] : []), ...(byId.get(c.id) ?? [])] }));
+    return wanted === undefined ? all : all.filter((c) => c.tags.includes(wanted));
+  }
   const peer = ctx.manager.peers.get(g.recoverySite);
   const q = new URLSearchParams();
   if (filter.sinceMs !== undefined) q.set("since", String(filter.sinceMs));
   if (filter.tag !== undefined) q.set("tag", filter.tag);
-  return callPeer<Checkpoint[]>(ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "GET", path: `/peer/v1/groups/${encodeURIComponent(group)}/checkpoints${q.size ? `?${q}` : ""}` });
+  return callPeer<ListedCheckpoint[]>(ctx.identity, { url: peer.peerUrl, fingerprint: peer.fingerprint, method: "GET", path: `/peer/v1/groups/${encodeURIComponent(group)}/checkpoints${q.size ? `?${q}` : ""}` });
 }

@@ -1,7 +1,7 @@
 /** The client's reading of human units and specs, and its drawing helpers. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseDiskSpec, parseSince, settingsBody } from "../../src/cli/client/groups.js";
+import { parseDiskSpec, parseSince, settingsBody, vmUpdateBody } from "../../src/cli/client/groups.js";
 import { bar } from "../../src/cli/client/progress.js";
 import { formatDuration, table } from "../../src/cli/client/format.js";
 
@@ -27,6 +27,16 @@ describe("cli-parse", () => {
     assert.deepEqual(parseDiskSpec("os:1M:/var/x.raw"), { name: "os", sizeBytes: 1024 ** 2, path: "/var/x.raw" });
     assert.equal(parseDiskSpec("os:1M:rel.raw").path, `${process.cwd()}/rel.raw`);
     assert.throws(() => parseDiskSpec("data"), /not NAME:SIZE/);
+  });
+
+  it("reads a VM's own settings, 'group' dropping one", () => {
+    assert.deepEqual(vmUpdateBody({ memory: "2048", cpus: "group", qemuArgs: " -rtc  base=utc ", testNetwork: "prod=bubble, dmz=x", liveNetwork: "group" }), {
+      memoryMiB: 2048, cpus: null, qemuArgs: ["-rtc", "base=utc"], testNetwork: { prod: "bubble", dmz: "x" }, liveNetwork: null,
+    });
+    assert.deepEqual(vmUpdateBody({ qemuArgs: "" }), { qemuArgs: null });
+    assert.throws(() => vmUpdateBody({ memory: "2G" }), /--memory "2G" is not a whole number/);
+    assert.throws(() => vmUpdateBody({ liveNetwork: "a=b,c" }), /is not FROM=TO/);
+    assert.throws(() => vmUpdateBody({}), /nothing to change/);
   });
 
   it("reads --since as a duration ago or a time", () => {

@@ -91,6 +91,12 @@ describe("recovery-cli", () => {
     assert.equal(reports[0].notes, "booted, app answered");
     assert.equal(reports[0].point.checkpointId, tags.t1);
     assert.deepEqual(reports[0].exports, ["test/erp/erp-db/data"]);
+    // The tested checkpoint is tagged "tested at <stop time>", listed from either site and searchable by that tag.
+    const tested = `tested at ${new Date(reports[0].endedAtMs).toISOString()}`;
+    tags.tested = tested;
+    const listed = JSON.parse(await ok(["checkpoints", "erp", "--tag", tested, "--json", "--dir", dirA])) as { id: string; tag: string; tags: string[] }[];
+    assert.deepEqual(listed.map((c) => [c.id, c.tag, c.tags]), [[tags.t1, "t1", ["t1", tested]]]);
+    assert.match(await ok(["checkpoints", "erp", "--dir", dirB]), /t1, tested at /);
     const atA = JSON.parse(await ok(["tasks", "--json", "--dir", dirA])) as { kind: string; state: string }[];
     assert.ok(atA.some((t) => t.kind === "test-stop" && t.state === "succeeded"), "A lists the tasks that ran at B");
     const html = path.join(root, "report.html");
@@ -102,6 +108,8 @@ describe("recovery-cli", () => {
     const out = path.join(root, "restored.raw");
     await ok(["restore", "erp", "erp-db", "data", "--point", "tag:t2", "--out", out, "--dir", dirB]);
     assert.ok(fs.readFileSync(out).equals(expected([[0, 0x11], [MiB, 0x22]])));
+    await ok(["restore", "erp", "erp-db", "data", "--point", `tag:${tags.tested}`, "--out", out, "--dir", dirB]);
+    assert.ok(fs.readFileSync(out).equals(expected([[0, 0x11]])), "tag:tested at … names the tested checkpoint t1");
     const bad = await lifeline(["restore", "erp", "erp-db", "data", "--point", "tag:nope", "--out", out, "--dir", dirB]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /no consistent checkpoint for tag:nope/);
@@ -203,6 +211,7 @@ describe("recovery-cli", () => {
       }
     })();
     await new Promise((r) => setTimeout(r, 500));
+    const moveStartMs = Date.now();
     await ok(["move", "erp", "--dir", dirA]);
     stop = true;
     await writer;
@@ -211,6 +220,11 @@ describe("recovery-cli", () => {
     assert.equal(g.role, "protected");
     assert.ok(copyOut(`${nbdA()}/erp/erp-db/data`, "after-move").equals(model), "every acknowledged write is at A");
     await until("erp protected from A again", async () => (await state(dirA)) === "protected");
+    // The new direction connecting is part of the move: no critical link-down alert at either site.
+    for (const dir of [dirA, dirB]) {
+      const alerts = JSON.parse(await ok(["alerts", "--all", "--json", "--dir", dir])) as { kind: string; raisedAt: number }[];
+      assert.deepEqual(alerts.filter((x) => x.kind === "link-down" && x.raisedAt >= moveStartMs), [], `no link-down alert at ${dir}`);
+    }
     const moves = JSON.parse(await ok(["tasks", "--all", "--json", "--dir", dirA])) as { kind: string; state: string }[];
     assert.ok(moves.some((t) => t.kind === "move" && t.state === "succeeded"));
   });

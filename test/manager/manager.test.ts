@@ -86,4 +86,10 @@ describe("group state", () => {
     assert.ok(up.some((e) => e.do === "clear" && e.alert === "link-down"));
     assert.deepEqual(stateEffects("erp", "protected", deriveGroupState(base)), []);
   });
+  it("a link expected to come up after a change of direction is not link-down and raises no alert", () => {
+    const connecting = deriveGroupState({ ...base, link: "down", linkExpected: true });
+    assert.equal(connecting.state, "not-replicating");
+    assert.match(connecting.reason, /changed direction/);
+    assert.ok(!stateEffects("erp", "protected", connecting).some((e) => e.do === "raise"));
+  });
 });

@@ -72,6 +72,13 @@ describe("compute drivers", () => {
     assert.doesNotMatch(live, /restrict=on|-nic none/);
   });
 
+  it("qemu takes a VM's memory, CPUs and extra arguments", () => {
+    const args = new QemuDriver({ accel: "tcg" }).commandLine(launch({ memoryMiB: 2048, cpus: 4, extraArgs: ["-rtc", "base=utc"] }));
+    assert.deepEqual(args.slice(args.indexOf("-m"), args.indexOf("-m") + 2), ["-m", "2048"]);
+    assert.deepEqual(args.slice(args.indexOf("-smp"), args.indexOf("-smp") + 2), ["-smp", "4"]);
+    assert.deepEqual(args.slice(-2), ["-rtc", "base=utc"]);
+  });
+
   it("qemu reports a VM that cannot start, with qemu's own words", async () => {
     requireTool("qemu-system-x86_64");
     const bad = launch({ disks: [{ name: "boot", uri: "nbd://127.0.0.1:1/nothing" }] });

@@ -1,8 +1,8 @@
 /** Groups, their VMs, their status and checkpoints. */
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { addCheckpoint, addVm, createGroup, deleteGroup, groupStatus, listCheckpoints, removeVm, updateGroup, type Site } from "../../site/index.js";
+import { addCheckpoint, addVm, createGroup, deleteGroup, groupStatus, listCheckpoints, removeVm, updateGroup, updateVm, type Site } from "../../site/index.js";
 import { actorOf } from "../auth.js";
-import { AddVmBody, CheckpointBody, CheckpointQuery, CreateGroupBody, DeleteGroupQuery, GroupParams, GroupSettingsBody, VmParams } from "../schemas.js";
+import { AddVmBody, CheckpointBody, CheckpointQuery, CreateGroupBody, DeleteGroupQuery, GroupParams, GroupSettingsBody, UpdateVmBody, VmParams } from "../schemas.js";
 
 export function groupRoutes(site: Site): FastifyPluginAsyncZod {
   const ctx = site.ctx;
@@ -34,6 +34,10 @@ export function groupRoutes(site: Site): FastifyPluginAsyncZod {
       const g = await addVm(ctx, req.params.name, req.body, actorOf(req));
       return reply.code(201).send(groupStatus(ctx, g));
     });
+
+    app.patch("/groups/:name/vms/:vm", { config: { role: "admin" }, schema: { tags: ["vms"], params: VmParams, body: UpdateVmBody } }, async (req) =>
+      groupStatus(ctx, await updateVm(ctx, req.params.name, req.params.vm, req.body, actorOf(req))),
+    );
 
     app.delete("/groups/:name/vms/:vm", { config: { role: "admin" }, schema: { tags: ["vms"], params: VmParams } }, async (req) =>
       groupStatus(ctx, await removeVm(ctx, req.params.name, req.params.vm, actorOf(req))),

@@ -1,7 +1,7 @@
 /** Client commands for groups, VMs, status and checkpoints. */
 import path from "node:path";
 import type { Command } from "commander";
-import type { Checkpoint, GroupStatusView } from "../../site/index.js";
+import type { Checkpoint, GroupStatusView, ListedCheckpoint } from "../../site/index.js";
 import { formatBytes, parseDurationMs, parseSize } from "../units.js";
 import { api, CliError, clientCommand, resolveTarget, type ClientOptions } from "./connection.js";
 import { formatDuration, formatRate, formatTime, print, table } from "./format.js";
@@ -102,6 +102,42 @@ export function settingsBody(o: SettingsOptions): Record<string, unknown> {
   return body;
 }
 
+interface VmUpdateOptions extends ClientOptions {
+  memory?: string;
+  cpus?: string;
+  qemuArgs?: string;
+  testNetwork?: string;
+  liveNetwork?: string;
+}
+
+/**
+ * `vm update` flags as a PATCH body: each given flag sets the VM's own value;
+ * "group" (or "" for --qemu-args) drops it so that the group's applies again.
+ */
+export function vmUpdateBody(o: VmUpdateOptions): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  const whole = (flag: string, key: string, text: string | undefined) => {
+    if (text === undefined) return;
+    if (text === "group") body[key] = null;
+    else if (/^\d+$/.test(text)) body[key] = Number(text);
+    else throw new CliError(`${flag} "${text}" is not a whole number`, `or "group" for the group's value`);
+  };
+  whole("--memory", "memoryMiB", o.memory);
+  whole("--cpus", "cpus", o.cpus);
+  if (o.qemuArgs !== undefined) body.qemuArgs = o.qemuArgs.trim() === "" || o.qemuArgs === "group" ? null : o.qemuArgs.trim().split(/\s+/);
+  const mapping = (flag: string, key: string, text: string | undefined) => {
+    if (text === undefined) return;
+    if (text === "group") return void (body[key] = null);
+    const pairs = text.split(",").filter((p) => p.trim() !== "").map((p) => p.split("="));
+    if (pairs.some((p) => p.length !== 2 || !p[0] || !p[1])) throw new CliError(`${flag} "${text}" is not FROM=TO[,FROM=TO…]`, "e.g. --test-network prod-net=bubble-net");
+    body[key] = Object.fromEntries(pairs.map(([from, to]) => [from!.trim(), to!.trim()]));
+  };
+  mapping("--test-network", "testNetwork", o.testNetwork);
+  mapping("--live-network", "liveNetwork", o.liveNetwork);
+  if (Object.keys(body).length === 0) throw new CliError("nothing to change", "give --memory, --cpus, --qemu-args, --test-network or --live-network");
+  return body;
+}
+
 /** NAME:SIZE[:PATH] */
 export function parseDiskSpec(text: string): { name: string; sizeBytes: number; path?: string } {
   const [name, size, ...rest] = text.split(":");
@@ -192,6 +228,16 @@ export function registerGroupCommands(program: Command): void {
       if (!o.json && o.wait !== false) g = (await followSync(t, groupName)) ?? g;
       print(o.json, g, () => groupDetail(g));
     });
+  clientCommand(vm.command("update <GROUP> <VM>").description("a VM's own compute settings at recovery, over the group's (\"group\" drops one)"))
+    .option("--memory <MiB>", "qemu: memory of this VM")
+    .option("--cpus <N>", "qemu: CPUs of this VM")
+    .option("--qemu-args <ARGS>", "qemu: extra arguments, split at spaces")
+    .option("--test-network <FROM=TO,…>", "network mapping on the test network (script: LIFELINE_NET_<FROM>; qemu: isolated-user-net=on)")
+    .option("--live-network <FROM=TO,…>", "network mapping on the live network (script: LIFELINE_NET_<FROM>; qemu: bridge=BR)")
+    .action(async (groupName: string, vmName: string, o: VmUpdateOptions) => {
+      const g = await api<GroupStatusView>(resolveTarget(o), "PATCH", `/groups/${encodeURIComponent(groupName)}/vms/${encodeURIComponent(vmName)}`, vmUpdateBody(o));
+      print(o.json, g, () => `VM ${vmName} of ${groupName}: ${JSON.stringify(g.vms.find((v) => v.name === vmName)?.compute ?? {})}\n`);
+    });
   clientCommand(vm.command("remove <GROUP> <VM>").description("remove a VM from a group")).action(async (groupName: string, vmName: string, o: ClientOptions) => {
     const g = await api<GroupStatusView>(resolveTarget(o), "DELETE", `/groups/${encodeURIComponent(groupName)}/vms/${encodeURIComponent(vmName)}`);
     print(o.json, g, () => `VM ${vmName} removed from ${groupName}\n`);
@@ -216,14 +262,14 @@ export function registerGroupCommands(program: Command): void {
     });
   clientCommand(program.command("checkpoints <GROUP>").description("a group's checkpoints"))
     .option("--since <T>", "only newer ones: a duration (10m) or a time")
-    .option("--tag <TAG>", "only those with this tag")
+    .option("--tag <TAG>", "only those with this tag (given when taken, or added later: \"tested at …\")")
     .action(async (name: string, o: ClientOptions & { since?: string; tag?: string }) => {
       const q = new URLSearchParams();
       if (o.since) q.set("since", String(parseSince(o.since)));
       if (o.tag) q.set("tag", o.tag);
-      const list = await api<Checkpoint[]>(resolveTarget(o), "GET", `/groups/${encodeURIComponent(name)}/checkpoints${q.size ? `?${q}` : ""}`);
+      const list = await api<ListedCheckpoint[]>(resolveTarget(o), "GET", `/groups/${encodeURIComponent(name)}/checkpoints${q.size ? `?${q}` : ""}`);
       print(o.json, list, () =>
-        list.length === 0 ? "no checkpoints\n" : table(["ID", "SEQ", "TIME", "TAG", "CONSISTENT"], list.map((c) => [c.id, c.seq, formatTime(c.time), c.tag ?? "", c.consistent ? "yes" : "no"])),
+        list.length === 0 ? "no checkpoints\n" : table(["ID", "SEQ", "TIME", "TAGS", "CONSISTENT"], list.map((c) => [c.id, c.seq, formatTime(c.time), c.tags.join(", "), c.consistent ? "yes" : "no"])),
       );
     });
 }

@@ -25,6 +25,8 @@ export function scriptEnvironment(vm: VmLaunch): Record<string, string> {
     LIFELINE_GROUP: vm.group,
     LIFELINE_VM: vm.name,
     LIFELINE_NETWORK: vm.network,
+    // The whole mapping too, for scripts that loop over it ("prod-net=bubble-net dmz=bubble-dmz").
+    LIFELINE_NETWORK_MAPPING: Object.entries(vm.networkMapping).map(([from, to]) => `${from}=${to}`).join(" "),
     LIFELINE_DISK_URIS: vm.disks.map((d) => d.uri).join(" "),
     LIFELINE_WORK_DIR: vm.workDir,
   };
