@@ -1,15 +1,27 @@
 /**
  * An overlay's allocation map: for each block, whether it reads from the
- * lower device, from the scratch file, or as zeroes. Kept in memory as sparse
- * pages of one byte per block (a 1 TiB disk with nothing written costs
- * nothing), and on disk as an append-only log of changes: each flush appends
- * the changes since the last and syncs, so a crash loses only what was not
- * flushed. Each entry has its own checksum; a torn end (bad entries with no
- * good one after them) is dropped, a bad entry before a good one is
- * corruption and the open fails rather than read the overlay's blocks from
- * below. (A damaged last entry looks like a torn one: the format cannot tell
- * them apart.) The log is rewritten (atomically) at open when it has grown
- * much longer than the map.
+ * lower device, from the scratch file, or as zeroes, and for each block in
+ * the scratch file the crc32c of its contents as of the last flush. Kept in
+ * memory as sparse pages of one byte per block (a 1 TiB disk with nothing
+ * written costs nothing), and on disk as an append-only log of changes after
+ * a header: each flush appends the changes since the last and syncs, so a
+ * crash loses only what was not flushed. Each entry has its own checksum; a
+ * torn end (bad entries with no good one after them) is dropped, a bad entry
+ * before a good one is corruption and the open fails rather than read the
+ * overlay's blocks from below.
+ *
+ * A clean close appends a CLEAN entry. Every open rewrites the log without
+ * it (compacted, atomically), so CLEAN is last only while the overlay is
+ * closed: an open that finds it knows every block matches its checksum, and a
+ * mismatch is damage. Without it (a crash, or a damaged last entry, which
+ * looks the same) blocks may hold writes that were never flushed: the overlay
+ * checks them all at open and keeps them as found (overlay.ts).
+ *
+ *   header   0 "LLOVMAP2"  8 u32 version (2)  12 u32 crc32c of bytes 0..12
+ *   entry    0 u64 block   8 u8 state  9..12 zero  12 u32 block crc32c  16 u32 crc32c of bytes 0..16
+ *
+ * A map from before checksums (16-byte entries, no header) opens as after a
+ * crash: its blocks are checked and given checksums.
  */
 import fs from "node:fs";
 import { crc32c } from "@node-rs/crc32";
@@ -21,12 +33,25 @@ export const BlockState = { LOWER: 0, DATA: 1, ZERO: 2 } as const;
 export type BlockState = (typeof BlockState)[keyof typeof BlockState];
 
 const PAGE_BLOCKS = 4096;
-const ENTRY_BYTES = 16;
+const MAGIC = Buffer.from("LLOVMAP2");
+const HEADER_BYTES = 16;
+const ENTRY_BYTES = 20;
+const V1_ENTRY_BYTES = 16;
+/** Not a block state: the entry a clean close appends. */
+const CLEAN = 3;
+
+export interface AllocMapOpen {
+  map: AllocMap;
+  /** The last close was clean: every block in the scratch file matches its checksum. */
+  clean: boolean;
+}
 
 export class AllocMap {
   readonly path: string;
   readonly #pages = new Map<number, Uint8Array>();
-  #pending = new Map<number, BlockState>();
+  /** crc32c of each DATA block's contents as of the last flush (undefined: not known yet). */
+  readonly #crcs = new Map<number, number>();
+  #pending = new Set<number>();
   #fd: number;
   #logBytes: number;
 
@@ -36,40 +61,26 @@ export class AllocMap {
     this.#logBytes = logBytes;
   }
 
-  static async open(file: string): Promise<AllocMap> {
+  static async open(file: string): Promise<AllocMapOpen> {
     let log: Buffer;
-    let exists = true;
     try {
       log = await fs.promises.readFile(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       log = Buffer.alloc(0);
-      exists = false;
     }
-    const states = new Map<number, BlockState>();
-    let valid = 0;
-    for (let at = 0; at + ENTRY_BYTES <= log.length; at += ENTRY_BYTES) {
-      if (!entryOk(log, at)) {
-        // Only the end of the log can be torn (a flush cut short): a good entry after a bad one means damage.
-        for (let later = at + ENTRY_BYTES; later + ENTRY_BYTES <= log.length; later += ENTRY_BYTES) {
-          if (entryOk(log, later)) throw new OverlayCorruptError(file, at, `entry ${at / ENTRY_BYTES} fails its checksum, and entry ${later / ENTRY_BYTES} after it is whole`);
-        }
-        break;
-      }
-      const state = log[at + 8]!;
-      if (state > BlockState.ZERO) throw new OverlayCorruptError(file, at, `entry ${at / ENTRY_BYTES} has unknown state ${state}`);
-      states.set(readU64(log, at), state as BlockState);
-      valid = at + ENTRY_BYTES;
-    }
+    const { states, crcs, clean } = log.length === 0 ? { states: new Map<number, BlockState>(), crcs: new Map<number, number>(), clean: true } : parse(file, log);
     const live = [...states].filter(([, s]) => s !== BlockState.LOWER);
-    if (!exists || valid !== log.length || valid > 2 * live.length * ENTRY_BYTES + 65536) {
-      await writeFileAtomic(file, Buffer.concat(live.map(([b, s]) => encodeEntry(b, s))));
-      valid = live.length * ENTRY_BYTES;
-    }
+    // Rewritten at every open: compacted, in this format, and without a CLEAN entry until the next clean close.
+    await writeFileAtomic(file, Buffer.concat([encodeHeader(), ...live.map(([b, s]) => encodeEntry(b, s, crcs.get(b) ?? 0))]));
     const fd = fs.openSync(file, "r+");
-    const map = new AllocMap(file, fd, valid);
-    for (const [block, state] of live) map.#setPage(block, state);
-    return map;
+    const map = new AllocMap(file, fd, HEADER_BYTES + live.length * ENTRY_BYTES);
+    for (const [block, state] of live) {
+      map.#setPage(block, state);
+      const crc = crcs.get(block);
+      if (state === BlockState.DATA && crc !== undefined) map.#crcs.set(block, crc);
+    }
+    return { map, clean };
   }
 
   get(block: number): BlockState {
@@ -80,7 +91,20 @@ export class AllocMap {
   set(block: number, state: BlockState): void {
     if (this.get(block) === state) return;
     this.#setPage(block, state);
-    this.#pending.set(block, state);
+    if (state !== BlockState.DATA) this.#crcs.delete(block);
+    this.#pending.add(block);
+  }
+
+  /** A DATA block's checksum, as of the last flush (or as found at open). */
+  crc(block: number): number | undefined {
+    return this.#crcs.get(block);
+  }
+
+  /** Records a DATA block's checksum; persisted with the next flush. */
+  setCrc(block: number, crc: number): void {
+    if (this.#crcs.get(block) === crc && !this.#pending.has(block)) return;
+    this.#crcs.set(block, crc);
+    this.#pending.add(block);
   }
 
   /** Calls fn for each block in [first, last] that is not LOWER, in order. */
@@ -100,16 +124,27 @@ export class AllocMap {
   async persist(): Promise<void> {
     if (this.#pending.size === 0) return;
     const pending = this.#pending;
-    this.#pending = new Map();
-    const buf = Buffer.concat([...pending].map(([b, s]) => encodeEntry(b, s)));
+    this.#pending = new Set();
+    await this.#append(Buffer.concat([...pending].map((b) => encodeEntry(b, this.get(b), this.#crcs.get(b) ?? 0))));
+  }
+
+  /** Persists what is pending and marks the map clean (every block matches its checksum), then closes it. */
+  async close(o: { clean: boolean }): Promise<void> {
+    try {
+      if (o.clean) {
+        await this.persist();
+        await this.#append(encodeEntry(0, CLEAN, 0));
+      }
+    } finally {
+      fs.closeSync(this.#fd);
+    }
+  }
+
+  async #append(buf: Buffer): Promise<void> {
     const at = this.#logBytes;
     this.#logBytes += buf.length;
     await new Promise<void>((resolve, reject) => fs.write(this.#fd, buf, 0, buf.length, at, (err) => (err ? reject(err) : resolve())));
     await new Promise<void>((resolve, reject) => fs.fdatasync(this.#fd, (err) => (err ? reject(err) : resolve())));
-  }
-
-  close(): void {
-    fs.closeSync(this.#fd);
   }
 
   #setPage(block: number, state: BlockState): void {
@@ -123,15 +158,52 @@ export class AllocMap {
   }
 }
 
-function entryOk(log: Buffer, at: number): boolean {
-  return crc32c(log.subarray(at, at + 12)) === log.readUInt32LE(at + 12);
+/** The states and checksums a log holds, and whether its last entry is CLEAN. Throws OverlayCorruptError. */
+function parse(file: string, log: Buffer): { states: Map<number, BlockState>; crcs: Map<number, number>; clean: boolean } {
+  const states = new Map<number, BlockState>();
+  const crcs = new Map<number, number>();
+  // A map from before checksums starts with an entry, whose block number (u64 LE) never reaches the top bytes.
+  const v2 = log.length < 8 || log[5] !== 0 || log[6] !== 0 || log[7] !== 0;
+  if (v2 && (!log.subarray(0, MAGIC.length).equals(MAGIC) || log.length < HEADER_BYTES || crc32c(log.subarray(0, 12)) !== log.readUInt32LE(12) || log.readUInt32LE(8) !== 2)) {
+    throw new OverlayCorruptError(file, 0, "the header is damaged or of an unknown version");
+  }
+  const entryBytes = v2 ? ENTRY_BYTES : V1_ENTRY_BYTES;
+  const ok = (at: number) => crc32c(log.subarray(at, at + entryBytes - 4)) === log.readUInt32LE(at + entryBytes - 4);
+  let clean = false;
+  for (let at = v2 ? HEADER_BYTES : 0; at + entryBytes <= log.length; at += entryBytes) {
+    if (!ok(at)) {
+      // Only the end of the log can be torn (a flush cut short): a good entry after a bad one means damage.
+      for (let later = at + entryBytes; later + entryBytes <= log.length; later += entryBytes) {
+        if (ok(later)) throw new OverlayCorruptError(file, at, `entry ${(at - (v2 ? HEADER_BYTES : 0)) / entryBytes} fails its checksum, and a later one is whole`);
+      }
+      return { states, crcs, clean: false };
+    }
+    const state = log[at + 8]!;
+    clean = state === CLEAN;
+    if (clean) continue;
+    if (state > BlockState.ZERO) throw new OverlayCorruptError(file, at, `an entry has unknown state ${state}`);
+    const block = readU64(log, at);
+    states.set(block, state as BlockState);
+    if (v2 && state === BlockState.DATA) crcs.set(block, log.readUInt32LE(at + 12));
+    else crcs.delete(block);
+  }
+  return { states, crcs, clean: v2 && clean };
 }
 
-function encodeEntry(block: number, state: BlockState): Buffer {
+function encodeHeader(): Buffer {
+  const b = Buffer.alloc(HEADER_BYTES);
+  MAGIC.copy(b, 0);
+  b.writeUInt32LE(2, 8);
+  b.writeUInt32LE(crc32c(b.subarray(0, 12)), 12);
+  return b;
+}
+
+function encodeEntry(block: number, state: number, crc: number): Buffer {
   const b = Buffer.alloc(ENTRY_BYTES);
   writeU64(b, 0, block);
   b[8] = state;
-  b.writeUInt32LE(crc32c(b.subarray(0, 12)), 12);
+  b.writeUInt32LE(crc >>> 0, 12);
+  b.writeUInt32LE(crc32c(b.subarray(0, 16)), 16);
   return b;
 }
 

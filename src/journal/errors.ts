@@ -31,7 +31,7 @@ export class OverlayCorruptError extends JournalError {
   readonly file: string;
   readonly offset: number;
   constructor(file: string, offset: number, reason: string, options?: { cause?: unknown; hint?: string }) {
-    super(`overlay allocation map ${file} corrupt at offset ${offset}: ${reason}`, {
+    super(`overlay file ${file} corrupt at offset ${offset}: ${reason}`, {
       ...options,
       hint: options?.hint ?? "the overlay's flushed writes cannot be told from the view below: restore the map from a copy, or discard the overlay and start again from the view",
     });
