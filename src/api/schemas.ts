@@ -92,6 +92,7 @@ export const CreateTokenBody = z.object({ role: z.enum(ROLES), name: z.string().
 export const TokenParams = z.object({ id: z.string().min(1) });
 export const PairBody = z.object({ token: z.string().min(1), peerHost: z.string().min(1).optional() }).strict();
 export const PeerParams = z.object({ site: Name });
+export const PeerSettingsBody = z.object({ bandwidthBytesPerSec: bytes.nullable() }).strict();
 
 /** A point in a group's journal: latest, a checkpoint id, seq:N, an ISO time, "5.7s ago", tag:NAME. */
 export const Point = z.string().min(1).max(200).optional();

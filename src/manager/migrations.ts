@@ -150,4 +150,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE vms ADD COLUMN compute TEXT NOT NULL DEFAULT '{}';
   `,
+  // 5: the bandwidth limit of the link to a paired site, shared by every group replicating over it
+  `
+  ALTER TABLE peers ADD COLUMN bandwidth_bytes_per_s INTEGER;
+  `,
 ];

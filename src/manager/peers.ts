@@ -20,6 +20,8 @@ export interface Peer {
   fingerprint: string;
   certPem: string;
   pairedAt: number;
+  /** The limit of the link to this site, shared by every group replicating over it; null: unlimited. */
+  bandwidthBytesPerSec: number | null;
 }
 
 interface PeerRow {
@@ -31,6 +33,7 @@ interface PeerRow {
   fingerprint: string;
   cert_pem: string;
   paired_at: number;
+  bandwidth_bytes_per_s: number | null;
 }
 
 export const PAIRING_TOKEN_TTL_MS = 60 * 60_000;
@@ -42,7 +45,7 @@ export class PeerStore {
   }
 
   /** Stores (or re-pairs) a peer. */
-  upsert(p: Omit<Peer, "pairedAt">): Peer {
+  upsert(p: Omit<Peer, "pairedAt" | "bandwidthBytesPerSec">): Peer {
     this.#db
       .prepare(
         `INSERT INTO peers (name, peer_url, api_url, replication_host, replication_port, fingerprint, cert_pem, paired_at)
@@ -72,6 +75,13 @@ export class PeerStore {
 
   list(): Peer[] {
     return (this.#db.prepare("SELECT * FROM peers ORDER BY name").all() as PeerRow[]).map(toPeer);
+  }
+
+  /** Sets the limit of the link to `name` (null: unlimited). */
+  setBandwidth(name: string, bytesPerSec: number | null): Peer {
+    this.get(name);
+    this.#db.prepare("UPDATE peers SET bandwidth_bytes_per_s = ? WHERE name = ?").run(bytesPerSec, name);
+    return this.get(name);
   }
 
   remove(name: string): void {
@@ -113,5 +123,6 @@ function toPeer(r: PeerRow): Peer {
     fingerprint: r.fingerprint,
     certPem: r.cert_pem,
     pairedAt: r.paired_at,
+    bandwidthBytesPerSec: r.bandwidth_bytes_per_s,
   };
 }

@@ -58,6 +58,7 @@ export interface SenderStatus {
   throughputBytesPerSec: number;
   inFlightBytes: number;
   windowBytes: number;
+  /** The tighter of the group's own limit and its site pair's. */
   bandwidthLimitBytesPerSec: number | undefined;
   reconnects: number;
 }

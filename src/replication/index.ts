@@ -21,3 +21,4 @@ export { generateIdentity, loadIdentity, fingerprintOf, normalizeFingerprint, ty
 export { TokenBucket } from "./token-bucket.js";
 export { FrameLink } from "./link.js";
 export { ActivityLog, EXTENT_BYTES } from "./activity-log.js";
+export { PairBandwidth, PRIORITY_WEIGHT } from "./pair-bandwidth.js";

@@ -16,6 +16,7 @@ import { FrameLink } from "./link.js";
 import { runDeltaSync } from "./delta-sync.js";
 import type { ProtectedGroup } from "./protected-group.js";
 import { type SiteIdentity, checkPeer, tlsOptions } from "./site-identity.js";
+import type { PairBandwidth } from "./pair-bandwidth.js";
 import { TokenBucket } from "./token-bucket.js";
 import { Throughput } from "./throughput.js";
 
@@ -29,6 +30,8 @@ export interface SenderOptions {
   batchBytes?: number;
   compress?: boolean;
   bandwidthLimitBytesPerSec?: number;
+  /** The site pair's limit, shared with the other groups to the same site, and this group's weight in it (its priority). */
+  pair?: { bandwidth: PairBandwidth; weight: number };
   backoff?: { initialMs?: number; maxMs?: number };
   timeoutMs?: number;
 }
@@ -41,6 +44,7 @@ export class Sender {
   readonly #o: SenderOptions;
   readonly #group: ProtectedGroup;
   readonly #bucket: TokenBucket;
+  #pair: { bandwidth: PairBandwidth; weight: number } | undefined;
   readonly #throughput = new Throughput();
   #link: FrameLink | undefined;
   #state: LinkState = { kind: "idle" };
@@ -60,6 +64,7 @@ export class Sender {
     this.#o = options;
     this.#group = options.group;
     this.#bucket = new TokenBucket(options.bandwidthLimitBytesPerSec);
+    this.#pair = options.pair;
     this.#unsubscribe.push(
       this.#group.stream.onReady(() => this.#poke()),
       this.#group.events.on((e) => {
@@ -89,6 +94,11 @@ export class Sender {
   setBandwidthLimit(bytesPerSec: number | undefined): void {
     this.#bucket.setRate(bytesPerSec);
   }
+  /** The group's weight in its site pair's bandwidth (its priority changed). */
+  setPairWeight(weight: number): void {
+    if (this.#pair) this.#pair = { ...this.#pair, weight };
+  }
+
 
   /** Cuts the current connection (tests, and an operator's "reconnect"). */
   disconnect(reason = "disconnected on request"): void {
@@ -105,7 +115,7 @@ export class Sender {
       throughputBytesPerSec: this.#throughput.rate(),
       inFlightBytes: this.#inFlightBytes,
       windowBytes: this.#o.windowBytes ?? 64 * 1024 * 1024,
-      bandwidthLimitBytesPerSec: this.#bucket.rateBytesPerSec,
+      bandwidthLimitBytesPerSec: lowest(this.#bucket.rateBytesPerSec, this.#pair?.bandwidth.rateBytesPerSec),
       reconnects: this.#stats.reconnects,
     };
   }
@@ -137,6 +147,14 @@ export class Sender {
       await this.#sleep(waitMs);
       if (!overflow) delayMs = Math.min(maxMs, delayMs * 2);
     }
+  }
+
+  /** Waits out the group's own limit, then its turn in the site pair's. */
+  async #pace(wireBytes: number): Promise<void> {
+    const waitMs = this.#bucket.take(wireBytes);
+    if (waitMs > 0) await this.#sleep(waitMs);
+    const turn = this.#pair?.bandwidth.acquire(this.#group.name, wireBytes, this.#pair.weight);
+    if (turn) await turn;
   }
 
   async #connect(): Promise<FrameLink> {
@@ -222,16 +240,14 @@ export class Sender {
         } else if (enc.compressed) this.#incompressible = 0;
         this.#stats.rawBytes += enc.rawBytes;
         wireBytes = enc.frame.length;
-        const waitMs = this.#bucket.take(wireBytes);
-        if (waitMs > 0) await this.#sleep(waitMs);
+        await this.#pace(wireBytes);
         sent = link.send(enc.frame);
       } else {
         // Incompressible data goes out without being copied into a frame.
         const enc = encodeBatchPieces(records);
         this.#stats.rawBytes += enc.rawBytes;
         wireBytes = enc.frameBytes;
-        const waitMs = this.#bucket.take(wireBytes);
-        if (waitMs > 0) await this.#sleep(waitMs);
+        await this.#pace(wireBytes);
         sent = link.sendPieces(enc.pieces);
       }
       this.#stats.wireBytes += wireBytes;
@@ -273,4 +289,9 @@ export class Sender {
     this.#state = state;
     this.#group.events.emit({ type: "link", state, message: `${this.#group.name}: ${message}` });
   }
+}
+
+/** The tighter of two limits (undefined: none). */
+function lowest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }

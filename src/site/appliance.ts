@@ -38,7 +38,10 @@ export interface GroupSpec {
   historyMs: number;
   journalLimitBytes: number;
   checkpointIntervalMs: number;
+  /** The group's own limit, within its site pair's. */
   bandwidthBytesPerSec: number | null;
+  /** Its weight in the site pair's bandwidth when groups share it. */
+  priority: "high" | "medium" | "low";
   compression: boolean;
   paused: boolean;
 }
@@ -120,6 +123,8 @@ export interface Appliance {
   unquiesce?(group: string): void;
   /** At the recovery site, for a group received here; undefined elsewhere (and in appliances without journals). */
   recovery?(group: string): RecoveryAccess | undefined;
+  /** The bandwidth limit of the link to `peer`, shared by every group replicating to it (null: unlimited). */
+  setPairBandwidth(peer: string, bytesPerSec: number | null): void;
   /** Data-path events the manager turns into events and alerts. */
   onEvent(listener: (e: ApplianceEvent) => void): void;
   /** Where NBD clients connect. */

@@ -148,6 +148,7 @@ export function applianceSpec(ctx: SiteContext, g: Group): GroupSpec {
     journalLimitBytes: g.journalLimitBytes,
     checkpointIntervalMs: g.checkpointIntervalMs,
     bandwidthBytesPerSec: g.bandwidthBytesPerSec,
+    priority: g.priority,
     compression: g.compression,
     paused: g.paused,
   };

@@ -8,7 +8,7 @@ export type * from "./appliance.js";
 export { nbdUri } from "./appliance.js";
 export { LocalAppliance, exportName } from "./local-appliance.js";
 export { ReplicatingAppliance, type ReplicatingApplianceOptions } from "./replicating-appliance.js";
-export { createPairingToken, pairWith, acceptPairing, siteCard, announceEndpoints, updatePeerEndpoints, type SiteCard } from "./pairing.js";
+export { createPairingToken, pairWith, acceptPairing, siteCard, announceEndpoints, updatePeerEndpoints, setPeerBandwidth, type SiteCard } from "./pairing.js";
 export { decodePairingToken, encodePairingToken, type PairingToken } from "./pairing-token.js";
 export { callPeer, PeerUnauthenticatedError } from "./peer-client.js";
 export { createGroup, updateGroup, deleteGroup, addVm, updateVm, removeVm, receiveGroup, dropGroup, applianceSpec, type VmInput, type VmComputeChange, type GroupDefinition } from "./group-ops.js";

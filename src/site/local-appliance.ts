@@ -131,6 +131,9 @@ export class LocalAppliance implements Appliance {
     return undefined;
   }
 
+  /** Nothing replicates here: no link to limit. */
+  setPairBandwidth(): void {}
+
   onEvent(listener: (e: ApplianceEvent) => void): void {
     this.#listeners.push(listener);
   }

@@ -89,7 +89,7 @@ function reachable(c: SiteCard, knownHost: string): SiteCard {
   return { ...c, apiUrl: fix(c.apiUrl), peerUrl: fix(c.peerUrl), replicationHost: wildcard(c.replicationHost) ? knownHost.replace(/^::ffff:/, "") : c.replicationHost };
 }
 
-function cardToPeer(c: SiteCard): Omit<Peer, "name" | "pairedAt"> {
+function cardToPeer(c: SiteCard): Omit<Peer, "name" | "pairedAt" | "bandwidthBytesPerSec"> {
   return {
     peerUrl: c.peerUrl,
     apiUrl: c.apiUrl,
@@ -132,4 +132,17 @@ export async function updatePeerEndpoints(ctx: SiteContext, caller: string, card
   for (const g of ctx.manager.groups.list()) {
     if (g.protectedSite === caller || g.recoverySite === caller) await ctx.appliance.protect(applianceSpec(ctx, g));
   }
+}
+
+/**
+ * The bandwidth limit of the link to a paired site (null: unlimited): one
+ * limit for every group that replicates over it, shared by priority.
+ */
+export function setPeerBandwidth(ctx: SiteContext, site: string, bytesPerSec: number | null, actor: string): Peer {
+  const peer = ctx.manager.peers.setBandwidth(site, bytesPerSec);
+  ctx.appliance.setPairBandwidth(site, bytesPerSec);
+  ctx.manager.audit.record(actor, "site.bandwidth", site, { bandwidthBytesPerSec: bytesPerSec });
+  const limit = bytesPerSec === null ? "unlimited" : `${(bytesPerSec / 1e6).toFixed(bytesPerSec < 1e7 ? 1 : 0)} MB/s`;
+  ctx.manager.events.add({ severity: "info", kind: "peer-bandwidth", message: `replication to site ${site}: bandwidth ${limit}, shared by its groups by priority` });
+  return peer;
 }

@@ -17,7 +17,7 @@ import path from "node:path";
 import { FileDevice, SwitchDevice } from "../blockdev/index.js";
 import { UnavailableError } from "../manager/index.js";
 import type { Logger, StaticExports } from "../nbd/index.js";
-import { ProtectedGroup, Sender, type SiteIdentity } from "../replication/index.js";
+import { PRIORITY_WEIGHT, ProtectedGroup, Sender, type PairBandwidth, type SiteIdentity } from "../replication/index.js";
 import type { ApplianceEvent, ApplianceGroupStatus, Checkpoint, GroupSpec } from "./appliance.js";
 import { writeFileAtomic } from "./files.js";
 
@@ -61,7 +61,7 @@ export class ProtectedSide {
 
   static async open(
     spec: GroupSpec,
-    o: { identity: SiteIdentity; dataDir: string; exports: StaticExports; log: Logger; emit: (e: ApplianceEvent) => void; streamLimitBytes?: number | undefined },
+    o: { identity: SiteIdentity; dataDir: string; exports: StaticExports; log: Logger; emit: (e: ApplianceEvent) => void; streamLimitBytes?: number | undefined; pair: PairBandwidth },
   ): Promise<ProtectedSide> {
     const groupDir = path.join(o.dataDir, spec.name);
     await fs.mkdir(groupDir, { recursive: true });
@@ -106,6 +106,7 @@ export class ProtectedSide {
         peer: { host: spec.peer.host, port: spec.peer.port, fingerprint: spec.peer.fingerprint },
         compress: spec.compression,
         ...(spec.bandwidthBytesPerSec ? { bandwidthLimitBytesPerSec: spec.bandwidthBytesPerSec } : {}),
+        pair: { bandwidth: o.pair, weight: PRIORITY_WEIGHT[spec.priority] },
         backoff: { initialMs: 200, maxMs: 5000 },
       });
       sender.start();
@@ -129,6 +130,7 @@ export class ProtectedSide {
 
   async retune(next: GroupSpec): Promise<void> {
     this.#sender?.setBandwidthLimit(next.bandwidthBytesPerSec ?? undefined);
+    this.#sender?.setPairWeight(PRIORITY_WEIGHT[next.priority]);
   }
 
   status(): ApplianceGroupStatus {

@@ -8,7 +8,7 @@ import fs from "node:fs/promises";
 import type { BlockDevice } from "../blockdev/index.js";
 import { NbdServer, StaticExports, type Logger } from "../nbd/index.js";
 import { ConflictError } from "../manager/index.js";
-import { Receiver, normalizeFingerprint, type SiteIdentity as ReplicationIdentity } from "../replication/index.js";
+import { PairBandwidth, Receiver, normalizeFingerprint, type SiteIdentity as ReplicationIdentity } from "../replication/index.js";
 import { nbdUri, type Appliance, type ApplianceEvent, type ApplianceGroupStatus, type Checkpoint, type CheckpointFilter, type GroupSpec, type RecoveryAccess } from "./appliance.js";
 import type { SiteIdentity } from "./identity.js";
 import { ProtectedSide } from "./protected-side.js";
@@ -39,6 +39,7 @@ export class ReplicatingAppliance implements Appliance {
   /** Read by the Receiver at each connection, so peers paired later are let in. */
   readonly #pinned: string[];
   readonly #sides = new Map<string, Side>();
+  readonly #pairs = new Map<string, PairBandwidth>();
   readonly #specs = new Map<string, GroupSpec>();
   readonly #listeners: ((e: ApplianceEvent) => void)[] = [];
   #nbdAddress = { host: "127.0.0.1", port: 0 };
@@ -107,10 +108,29 @@ export class ReplicatingAppliance implements Appliance {
       const o = this.#o;
       const opened =
         spec.role === "protected"
-          ? await ProtectedSide.open(spec, { identity: this.#identity, dataDir: o.dataDir, exports: this.#exports, log: o.logger, emit: (e) => this.#emit(e), streamLimitBytes: o.streamBufferBytes })
+          ? await ProtectedSide.open(spec, {
+              identity: this.#identity,
+              dataDir: o.dataDir,
+              exports: this.#exports,
+              log: o.logger,
+              emit: (e) => this.#emit(e),
+              streamLimitBytes: o.streamBufferBytes,
+              pair: this.#pair(spec.peer.site),
+            })
           : await RecoverySide.open(spec, { receiver: this.#receiver, dataDir: o.dataDir, log: o.logger, emit: (e) => this.#emit(e) });
       this.#sides.set(spec.name, opened);
     });
+  }
+
+  setPairBandwidth(peer: string, bytesPerSec: number | null): void {
+    this.#pair(peer).setRate(bytesPerSec ?? undefined);
+  }
+
+  /** The bandwidth of the link to `peer`, one for all the groups that replicate to it. */
+  #pair(peer: string): PairBandwidth {
+    let pair = this.#pairs.get(peer);
+    if (!pair) this.#pairs.set(peer, (pair = new PairBandwidth()));
+    return pair;
   }
 
   unprotect(group: string, options: { deleteData: boolean }): Promise<void> {

@@ -149,6 +149,7 @@ export class Site {
 
   /** Restarts every group in the appliance, then keeps states, events and alerts current. */
   async resume(refreshMs = 1000): Promise<void> {
+    for (const p of this.ctx.manager.peers.list()) this.ctx.appliance.setPairBandwidth(p.name, p.bandwidthBytesPerSec);
     for (const g of this.ctx.manager.groups.list()) {
       try {
         await this.ctx.appliance.protect(applianceSpec(this.ctx, g));

@@ -53,6 +53,10 @@ export class FakeAppliance implements Appliance {
   device(): undefined {
     return undefined;
   }
+  readonly pairBandwidth = new Map<string, number | null>();
+  setPairBandwidth(peer: string, bytesPerSec: number | null): void {
+    this.pairBandwidth.set(peer, bytesPerSec);
+  }
   onEvent(listener: (e: ApplianceEvent) => void): void {
     this.listeners.push(listener);
   }

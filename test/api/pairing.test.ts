@@ -28,6 +28,26 @@ describe("api-pairing", () => {
     assert.equal(atB[0].fingerprint, a.site.ctx.identity.fingerprint);
   });
 
+  it("sets the bandwidth of the link to a peer, which the appliance shares among its groups; refuses bad values, unknown sites and non-admins", async () => {
+    const set = await a.app.inject({ method: "PATCH", url: "/api/v1/peers/B", headers: bearer(a.admin), payload: { bandwidthBytesPerSec: 25_000_000 } });
+    assert.equal(set.statusCode, 200);
+    assert.equal(set.json().bandwidthBytesPerSec, 25_000_000);
+    assert.equal(a.appliance.pairBandwidth.get("B"), 25_000_000);
+    const listed = (await a.app.inject({ url: "/api/v1/peers", headers: bearer(a.admin) })).json();
+    assert.equal(listed[0].bandwidthBytesPerSec, 25_000_000);
+    const lifted = await a.app.inject({ method: "PATCH", url: "/api/v1/peers/B", headers: bearer(a.admin), payload: { bandwidthBytesPerSec: null } });
+    assert.equal(lifted.json().bandwidthBytesPerSec, null);
+    assert.equal(a.appliance.pairBandwidth.get("B"), null);
+    for (const payload of [{ bandwidthBytesPerSec: -1 }, { bandwidthBytesPerSec: "fast" }, {}, { bandwidthBytesPerSec: 1, extra: true }]) {
+      const bad = await a.app.inject({ method: "PATCH", url: "/api/v1/peers/B", headers: bearer(a.admin), payload });
+      assert.equal(bad.statusCode, 400, JSON.stringify(payload));
+    }
+    assert.equal((await a.app.inject({ method: "PATCH", url: "/api/v1/peers/Z", headers: bearer(a.admin), payload: { bandwidthBytesPerSec: 1 } })).statusCode, 404);
+    const viewer = (await a.app.inject({ method: "POST", url: "/api/v1/tokens", headers: bearer(a.admin), payload: { role: "operator" } })).json().token as string;
+    assert.equal((await a.app.inject({ method: "PATCH", url: "/api/v1/peers/B", headers: bearer(viewer), payload: { bandwidthBytesPerSec: 1 } })).statusCode, 403);
+    assert.equal(a.appliance.pairBandwidth.get("B"), null, "nothing changed by refused requests");
+  });
+
   it("refuses a reused token", async () => {
     const t = (await b.app.inject({ method: "POST", url: "/api/v1/pairing-tokens", headers: bearer(b.admin) })).json().token;
     const first = await c.app.inject({ method: "POST", url: "/api/v1/peers", headers: bearer(c.admin), payload: { token: t } });

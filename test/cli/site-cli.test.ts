@@ -47,6 +47,15 @@ describe("cli-site", () => {
     assert.match(again.stderr, /already used/);
   });
 
+  it("caps the link to B with peer update; peers lists it; a bad rate is refused", async () => {
+    assert.match(await ok(["peer", "update", "B", "--bandwidth", "20MiB/s", "--dir", dirA]), /replication to site B: at most 20(\.0)? MiB\/s/);
+    assert.match(await ok(["peers", "--dir", dirA]), /^B .* 20(\.0)? MiB\/s/m);
+    const bad = await lifeline(["peer", "update", "B", "--bandwidth", "fast", "--dir", dirA]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--bandwidth/);
+    assert.match(await ok(["peer", "update", "B", "--bandwidth", "unlimited", "--dir", dirA]), /no bandwidth limit/);
+  });
+
   it("creates a group with VMs and serves its disks over NBD", async () => {
     await ok(["group", "create", "erp", "--recovery-site", "B", "--rpo", "5s", "--journal-limit", "1GiB", "--dir", dirA]);
     await ok(["vm", "add", "erp", "erp-db", "--disk", "data:8MiB", "--disk", "log:4MiB", "--dir", dirA, "--boot-delay", "10s"]);

@@ -56,6 +56,7 @@ describe("site-local-appliance", () => {
         journalLimitBytes: 1,
         checkpointIntervalMs: 1,
         bandwidthBytesPerSec: null,
+        priority: "medium",
         compression: true,
         paused: false,
       };

@@ -1,8 +1,8 @@
 /** The site itself, its peers and pairing, tokens, events, alerts and the audit log. */
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { createPairingToken, pairWith, type Site } from "../../site/index.js";
+import { createPairingToken, pairWith, setPeerBandwidth, type Site } from "../../site/index.js";
 import { actorOf } from "../auth.js";
-import { AlertsQuery, CreateTokenBody, PairBody, PeerParams, SinceQuery, TokenParams } from "../schemas.js";
+import { AlertsQuery, CreateTokenBody, PairBody, PeerParams, PeerSettingsBody, SinceQuery, TokenParams } from "../schemas.js";
 
 export function siteRoutes(site: Site): FastifyPluginAsyncZod {
   const ctx = site.ctx;
@@ -24,6 +24,11 @@ export function siteRoutes(site: Site): FastifyPluginAsyncZod {
     app.post("/peers", { config: { role: "admin" }, schema: { tags: ["site"], summary: "pair with the site that made the token (both directions)", body: PairBody } }, async (req, reply) => {
       const { certPem: _pem, ...peer } = await pairWith(ctx, req.body.token, actorOf(req), req.body.peerHost);
       return reply.code(201).send(peer);
+    });
+
+    app.patch("/peers/:site", { config: { role: "admin" }, schema: { tags: ["site"], summary: "the bandwidth limit of the link to a paired site, shared by its groups by priority", params: PeerParams, body: PeerSettingsBody } }, async (req) => {
+      const { certPem: _pem, ...peer } = setPeerBandwidth(ctx, req.params.site, req.body.bandwidthBytesPerSec, actorOf(req));
+      return peer;
     });
 
     app.delete("/peers/:site", { config: { role: "admin" }, schema: { tags: ["site"], params: PeerParams } }, async (req, reply) => {

@@ -2,7 +2,8 @@
 import type { Command } from "commander";
 import type { Alert, LifelineEvent, Peer, TokenInfo } from "../../manager/index.js";
 import { api, CliError, clientCommand, resolveTarget, type ClientOptions } from "./connection.js";
-import { formatTime, print, table } from "./format.js";
+import { parseSize } from "../units.js";
+import { formatRate, formatTime, print, table } from "./format.js";
 import { parseSince } from "./groups.js";
 
 export function registerAdminCommands(program: Command): void {
@@ -26,6 +27,27 @@ export function registerAdminCommands(program: Command): void {
       const t = resolveTarget({ ...o, token: o.siteToken });
       const peer = await api<Omit<Peer, "certPem">>(t, "POST", "/peers", { token: o.token, peerHost: host });
       print(o.json, peer, () => `paired with site ${peer.name} (${peer.apiUrl}), certificate ${peer.fingerprint}\n`);
+    });
+
+  clientCommand(program.command("peers").description("paired sites, with the bandwidth limit of the link to each")).action(async (o: ClientOptions) => {
+    const list = await api<Omit<Peer, "certPem">[]>(resolveTarget(o), "GET", "/peers");
+    print(o.json, list, () =>
+      list.length === 0 ? "no paired sites\n" : table(["SITE", "API", "REPLICATION", "BANDWIDTH", "PAIRED", "CERTIFICATE"], list.map((p) => [p.name, p.apiUrl, `${p.replicationHost}:${p.replicationPort}`, p.bandwidthBytesPerSec === null ? "unlimited" : formatRate(p.bandwidthBytesPerSec), formatTime(p.pairedAt), p.fingerprint.slice(0, 23) + "…"])),
+    );
+  });
+
+  const peer = program.command("peer").description("a paired site");
+  clientCommand(peer.command("update <SITE>").description("the bandwidth limit of the link to SITE, shared by every group replicating over it, by priority"))
+    .requiredOption("--bandwidth <RATE>", "e.g. 100MB/s, or 'unlimited'")
+    .action(async (site: string, o: ClientOptions & { bandwidth: string }) => {
+      let bytesPerSec: number | null;
+      try {
+        bytesPerSec = /^(unlimited|none|0)$/i.test(o.bandwidth) ? null : parseSize(o.bandwidth.replace(/\/s$/i, ""));
+      } catch (err) {
+        throw new CliError(`--bandwidth: ${(err as Error).message}`, "e.g. --bandwidth 100MB/s, or --bandwidth unlimited");
+      }
+      const p = await api<Omit<Peer, "certPem">>(resolveTarget(o), "PATCH", `/peers/${encodeURIComponent(site)}`, { bandwidthBytesPerSec: bytesPerSec });
+      print(o.json, p, () => `replication to site ${p.name}: ${p.bandwidthBytesPerSec === null ? "no bandwidth limit" : `at most ${formatRate(p.bandwidthBytesPerSec)}`}, shared by its groups by priority\n`);
     });
 
   clientCommand(program.command("alerts").description("active alerts"))
