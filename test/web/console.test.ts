@@ -145,6 +145,40 @@ describe("web-console", { skip }, () => {
     await page.context().close();
   });
 
+  it("reads on a wall screen (1080p and 1440p, dark) and works from the keyboard alone", async () => {
+    for (const [w, h, scheme] of [[1920, 1080, "light"], [2560, 1440, "dark"]] as const) {
+      const context = await browser.newContext({ viewport: { width: w, height: h }, colorScheme: scheme });
+      const page = await context.newPage();
+      await signIn(page, server.url, a.adminToken);
+      await page.locator('tr[data-group="erp"] .chart.spark canvas').waitFor();
+      // Nothing scrolls sideways, and the page is not a narrow column on a wide screen.
+      const scrollWidth = await page.locator("html").evaluate((el: unknown) => (el as { scrollWidth: number }).scrollWidth);
+      const mainWidth = (await page.locator("main").boundingBox())!.width;
+      assert.ok(scrollWidth <= w, `no horizontal scroll at ${w} px (${scrollWidth})`);
+      assert.ok(mainWidth >= w * 0.75, `the dashboard uses the screen at ${w} px (${mainWidth})`);
+      await screenshot(page, `02b-dashboard-wall-${w}-${scheme}`);
+      await context.close();
+    }
+    // Keyboard: the skip link first, then the navigation; Enter on a group link opens it; a dialog opened
+    // from the keyboard has the safe button focused, and Escape closes it.
+    const page = await fresh();
+    await signIn(page, server.url, operatorToken);
+    await page.locator('tr[data-group="erp"]').waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.locator(":focus").textContent(), "Skip to content");
+    await page.getByRole("link", { name: "erp", exact: true }).focus();
+    await page.keyboard.press("Enter");
+    await page.getByTestId("timeline").waitFor();
+    await page.getByRole("button", { name: "Test failover" }).focus();
+    await page.keyboard.press("Enter");
+    const dialog = page.getByRole("dialog");
+    await dialog.waitFor();
+    assert.equal((await page.locator(":focus").textContent())?.trim(), "Cancel");
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    await page.context().close();
+  });
+
   it("a viewer sees no action buttons and no admin settings", async () => {
     const page = await fresh();
     await signIn(page, server.url, viewerToken);
@@ -218,6 +252,24 @@ describe("web-console", { skip }, () => {
     await page.locator('tr[data-group="erp"]').waitFor();
     await page.getByTestId("disconnected").waitFor({ state: "detached", timeout: 20_000 });
     await page.locator('[data-feed="stream"]').waitFor({ timeout: 20_000 });
+    await page.context().close();
+  });
+
+  it("a group in trouble stands out, in colour and in words (the recovery site stopped: link down)", async () => {
+    const page = await fresh();
+    await signIn(page, server.url, a.adminToken);
+    await page.locator('tr[data-group="erp"]').waitFor();
+    await b.stop();
+    const row = page.locator('tr[data-group="erp"].trouble');
+    await row.waitFor({ timeout: 60_000 });
+    const badge = row.locator(".badge");
+    assert.match((await badge.textContent()) ?? "", /✕|!/, "a symbol, not colour alone");
+    assert.match((await row.textContent()) ?? "", /Link down|Not replicating|RPO breach/);
+    await page.getByTestId("summary").filter({ hasText: "needs attention" }).waitFor();
+    const background = (l: typeof row) => l.evaluate((el: unknown) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
+    assert.notEqual(await background(row), "rgba(0, 0, 0, 0)", "the row is tinted");
+    assert.notEqual(await background(badge), await background(page.locator("main")), "the badge is filled");
+    await screenshot(page, "10-trouble");
     await page.context().close();
   });
 });
