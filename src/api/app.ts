@@ -12,6 +12,7 @@ import { installAuth } from "./auth.js";
 import { installErrorHandling } from "./errors.js";
 import { makeRegistry } from "./metrics.js";
 import { groupRoutes } from "./routes/groups.js";
+import { liveRoutes } from "./routes/live.js";
 import { recoveryRoutes } from "./routes/recovery.js";
 import { siteRoutes } from "./routes/site.js";
 
@@ -46,6 +47,7 @@ export async function buildApp(site: Site, options: AppOptions = {}): Promise<Fa
   await app.register(siteRoutes(site), { prefix: "/api/v1" });
   await app.register(groupRoutes(site), { prefix: "/api/v1" });
   await app.register(recoveryRoutes(site), { prefix: "/api/v1" });
+  await app.register(liveRoutes(site), { prefix: "/api/v1" });
 
   const registry = makeRegistry(site);
   app.get("/metrics", { config: { role: "viewer" }, schema: { hide: true } }, async (_req, reply) =>

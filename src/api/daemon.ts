@@ -1,17 +1,23 @@
 /**
- * `lifeline site start`: one process with the manager (the operators' API,
- * the site-to-site API) and the appliance. It writes `run.json` with the
- * addresses it really listens on (ports may be 0 in the config), so the CLI
- * finds it from the site directory. Stopping: stop accepting, let requests in
+ * `lifeline site start`: one process with the manager (the operators' API
+ * and, at `/`, the web console; the site-to-site API) and the appliance. It
+ * writes `run.json` with the addresses it really listens on (ports may be 0
+ * in the config), so the CLI finds it from the site directory. Stopping: stop accepting, let requests in
  * flight finish, close the appliance (which drains NBD clients and flushes),
  * close the database, remove run.json.
  */
 import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { FastifyBaseLogger } from "fastify";
 import { Site, announceEndpoints, writeFileAtomic, type OpenOptions } from "../site/index.js";
 import { buildApp } from "./app.js";
 import { buildPeerApp } from "./peer-app.js";
+import { registerWebConsole } from "./web-console.js";
+
+/** The console's build (npm run build → dist/web), beside this file's dist/src/api. */
+const WEB_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web");
 
 export interface RunInfo {
   pid: number;
@@ -32,6 +38,7 @@ export async function startDaemon(dir: string, options: OpenOptions & { logger: 
   const { config } = site.ctx;
   try {
     const api = await buildApp(site, { logger: options.logger });
+    await registerWebConsole(api, WEB_DIST);
     const peer = await buildPeerApp(site);
     await listenOn("API", () => api.listen({ host: config.host, port: config.apiPort }), config.apiPort, dir);
     await listenOn("site-to-site API", () => peer.listen({ host: config.host, port: config.peerPort }), config.peerPort, dir);

@@ -13,6 +13,7 @@ export { decodePairingToken, encodePairingToken, type PairingToken } from "./pai
 export { callPeer, PeerUnauthenticatedError } from "./peer-client.js";
 export { createGroup, updateGroup, deleteGroup, addVm, updateVm, removeVm, receiveGroup, dropGroup, applianceSpec, type VmInput, type VmComputeChange, type GroupDefinition } from "./group-ops.js";
 export { groupStatus, refreshStates, addCheckpoint, listCheckpoints, type GroupStatusView, type ListedCheckpoint } from "./status.js";
+export { MetricsHistory, MetricsRing, HISTORY_KEEP_MS, type MetricsSample, type MetricsSeries } from "./metrics-history.js";
 export { Recovery, type Report } from "./recovery.js";
 export { requestRecovery, runHere, listTasks, getTask, listReports, getReport, type RecoveryRequest } from "./recovery-requests.js";
 export { becomeRecoverySite, quiesceForMove, unquiesce } from "./reverse.js";

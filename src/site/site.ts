@@ -14,6 +14,7 @@ import { siteLayout, writeFileAtomic, type SiteLayout } from "./files.js";
 import { applianceSpec } from "./group-ops.js";
 import { createIdentity, loadIdentity } from "./identity.js";
 import { Recovery } from "./recovery.js";
+import { MetricsHistory } from "./metrics-history.js";
 import { ReplicatingAppliance } from "./replicating-appliance.js";
 import type { SiteIdentity } from "./identity.js";
 import { fetchRemoteJournals, recordApplianceEvent, refreshStates } from "./status.js";
@@ -90,6 +91,8 @@ export class Site {
   readonly ctx: SiteContext;
   /** Failover tests, failovers, commits, rollbacks and restores of the groups recovered here. */
   readonly recovery: Recovery;
+  /** The last hour of each group's RPO, throughput and queue, sampled with the states (the console's charts). */
+  readonly history = new MetricsHistory();
   #timer: NodeJS.Timeout | undefined;
   #remoteTimer: NodeJS.Timeout | undefined;
   #remoteBusy = false;
@@ -164,6 +167,7 @@ export class Site {
     this.#timer = setInterval(() => {
       try {
         refreshStates(this.ctx);
+        this.history.sample(this.ctx);
         this.recovery.checkLongTests();
       } catch (err) {
         this.ctx.log.error({ err }, "refreshing group states failed");

@@ -71,6 +71,8 @@ describe("web-console", { skip }, () => {
     assert.match(state ?? "", /^[a-z-]+$/);
     assert.ok(((await row.textContent()) ?? "").includes("A → B"));
     await page.getByTestId("link-B").waitFor();
+    // The site pushes its state: the console follows the live stream, not polls.
+    await page.locator('[data-feed="stream"]').waitFor();
     await screenshot(page, "02-dashboard");
     // The token survives a reload (session storage), and client routes load directly.
     await page.goto(`${server.url}/groups/erp`);
@@ -78,6 +80,28 @@ describe("web-console", { skip }, () => {
     await page.getByText("nbd://127.0.0.1:").first().waitFor();
     await page.getByTestId("actions").getByRole("button", { name: "Test failover" }).waitFor();
     await screenshot(page, "03-group");
+    await page.context().close();
+  });
+
+  it("the group page draws the site's last samples at once, and goes on with the live ones", async () => {
+    // The daemons have sampled for a while by now; let them have ten seconds at least.
+    const hist = async () => (await (await fetch(`${a.apiUrl}/api/v1/groups/erp/history`, { headers: { authorization: `Bearer ${a.adminToken}` } })).json()) as { t: number[] };
+    while ((await hist()).t.length < 10) await new Promise((r) => setTimeout(r, 500));
+    const page = await fresh();
+    await signIn(page, server.url, a.adminToken);
+    await page.locator('tr[data-group="erp"] .chart.spark canvas').waitFor();
+    const openedAt = Date.now();
+    await page.goto(`${server.url}/groups/erp`);
+    const charts = page.getByTestId("charts");
+    await charts.locator("canvas").first().waitFor();
+    const from = Number(await charts.getAttribute("data-from"));
+    const count = Number(await charts.getAttribute("data-samples"));
+    assert.ok(from < openedAt - 5000, `the chart starts before the page opened (first sample ${openedAt - from} ms before)`);
+    assert.ok(count >= 10, `the chart holds the site's samples (${count})`);
+    assert.equal(await charts.locator("canvas").count(), 3, "RPO, throughput and queue");
+    // Then one more each second from the stream.
+    while (Number(await charts.getAttribute("data-samples")) <= count) await new Promise((r) => setTimeout(r, 200));
+    await screenshot(page, "03b-group-charts");
     await page.context().close();
   });
 
@@ -118,6 +142,40 @@ describe("web-console", { skip }, () => {
     await row.waitFor();
     assert.match((await row.textContent()) ?? "", /✓ pass/);
     assert.match((await row.textContent()) ?? "", /\(seq \d+\)/, "the report names the point picked");
+    await page.context().close();
+  });
+
+  it("reads on a wall screen (1080p and 1440p, dark) and works from the keyboard alone", async () => {
+    for (const [w, h, scheme] of [[1920, 1080, "light"], [2560, 1440, "dark"]] as const) {
+      const context = await browser.newContext({ viewport: { width: w, height: h }, colorScheme: scheme });
+      const page = await context.newPage();
+      await signIn(page, server.url, a.adminToken);
+      await page.locator('tr[data-group="erp"] .chart.spark canvas').waitFor();
+      // Nothing scrolls sideways, and the page is not a narrow column on a wide screen.
+      const scrollWidth = await page.locator("html").evaluate((el: unknown) => (el as { scrollWidth: number }).scrollWidth);
+      const mainWidth = (await page.locator("main").boundingBox())!.width;
+      assert.ok(scrollWidth <= w, `no horizontal scroll at ${w} px (${scrollWidth})`);
+      assert.ok(mainWidth >= w * 0.75, `the dashboard uses the screen at ${w} px (${mainWidth})`);
+      await screenshot(page, `02b-dashboard-wall-${w}-${scheme}`);
+      await context.close();
+    }
+    // Keyboard: the skip link first, then the navigation; Enter on a group link opens it; a dialog opened
+    // from the keyboard has the safe button focused, and Escape closes it.
+    const page = await fresh();
+    await signIn(page, server.url, operatorToken);
+    await page.locator('tr[data-group="erp"]').waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.locator(":focus").textContent(), "Skip to content");
+    await page.getByRole("link", { name: "erp", exact: true }).focus();
+    await page.keyboard.press("Enter");
+    await page.getByTestId("timeline").waitFor();
+    await page.getByRole("button", { name: "Test failover" }).focus();
+    await page.keyboard.press("Enter");
+    const dialog = page.getByRole("dialog");
+    await dialog.waitFor();
+    assert.equal((await page.locator(":focus").textContent())?.trim(), "Cancel");
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
     await page.context().close();
   });
 
@@ -184,12 +242,34 @@ describe("web-console", { skip }, () => {
     await banner.waitFor({ timeout: 20_000 });
     assert.match((await banner.textContent()) ?? "", /Disconnected from site A, retrying/);
     await screenshot(page, "09-disconnected");
-    // A reload while the site is down keeps the token and retries; the site back, the console is live again.
-    await page.reload();
-    await page.getByRole("status").filter({ hasText: "retrying" }).waitFor();
+    if (!server.native) {
+      // Served apart from the site (a proxy, the dev server): a reload while the site is down keeps the token and retries.
+      await page.reload();
+      await page.getByRole("status").filter({ hasText: "retrying" }).waitFor();
+    }
+    // The site back, the console is live again without a reload: the banner goes, the stream comes back.
     await a.start();
     await page.locator('tr[data-group="erp"]').waitFor();
-    assert.equal(await page.getByTestId("disconnected").count(), 0);
+    await page.getByTestId("disconnected").waitFor({ state: "detached", timeout: 20_000 });
+    await page.locator('[data-feed="stream"]').waitFor({ timeout: 20_000 });
+    await page.context().close();
+  });
+
+  it("a group in trouble stands out, in colour and in words (the recovery site stopped: link down)", async () => {
+    const page = await fresh();
+    await signIn(page, server.url, a.adminToken);
+    await page.locator('tr[data-group="erp"]').waitFor();
+    await b.stop();
+    const row = page.locator('tr[data-group="erp"].trouble');
+    await row.waitFor({ timeout: 60_000 });
+    const badge = row.locator(".badge");
+    assert.match((await badge.textContent()) ?? "", /✕|!/, "a symbol, not colour alone");
+    assert.match((await row.textContent()) ?? "", /Link down|Not replicating|RPO breach/);
+    await page.getByTestId("summary").filter({ hasText: "needs attention" }).waitFor();
+    const background = (l: typeof row) => l.evaluate((el: unknown) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
+    assert.notEqual(await background(row), "rgba(0, 0, 0, 0)", "the row is tinted");
+    assert.notEqual(await background(badge), await background(page.locator("main")), "the badge is filled");
+    await screenshot(page, "10-trouble");
     await page.context().close();
   });
 });

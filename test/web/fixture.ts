@@ -5,17 +5,15 @@
  * window of one-a-second checkpoints with a few tagged ones — and, standing
  * in for the orchestration routes the site does not have yet, in-memory
  * recovery tasks (test, stop, failover, commit, rollback) whose steps
- * progress as they are polled, and their reports, and an event stream
- * (server-sent events of the event log). It lets the browser tests
+ * progress as they are polled, and their reports; an hour of metrics
+ * history; no live stream (the console polls, see withoutLiveStream). It lets the browser tests
  * (and people: `node dist/test/web/fixture-serve.js`) see every page with
  * live data. When the real routes land, the fixture's stand-ins give way
  * (they are added only where the API answers 404).
  */
-import type { ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { registerWebConsole } from "../../src/api/web-console.js";
-import type { LifelineEvent } from "../../src/manager/index.js";
 import { bearer, openTestSite, pair, type TestSite } from "../api/harness.js";
 import { WEB_DIST } from "./harness.js";
 
@@ -35,8 +33,8 @@ interface Task {
 
 export interface Fixture {
   url: string;
-  /** Event streams the console has opened (the stand-in SSE route). */
-  streamsOpened(): number;
+  /** How often the console asked for the live stream (which the fixture does not offer: it polls). */
+  liveAsked(): number;
   a: TestSite;
   b: TestSite;
   close(): Promise<void>;
@@ -162,39 +160,34 @@ function addOrchestration(app: FastifyInstance, site: TestSite): void {
   });
 }
 
-/** A stand-in for the event stream (server-sent events of the event log), where the API has none. */
-function addEventStream(app: FastifyInstance, site: TestSite): { opened(): number; endAll(): void } {
-  const open = new Set<ServerResponse>();
-  let opened = 0;
-  if (!app.hasRoute({ method: "GET", url: "/api/v1/events/stream" })) {
-    app.get("/api/v1/events/stream", { config: { role: "viewer" } }, (req, reply) => {
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" });
-      res.write(": stream open\n\n");
-      opened++;
-      open.add(res);
-      const on = (e: LifelineEvent) => res.write(`data: ${JSON.stringify(e)}\n\n`);
-      site.site.ctx.manager.events.on("event", on);
-      req.raw.once("close", () => {
-        site.site.ctx.manager.events.off("event", on);
-        open.delete(res);
-      });
-    });
-  }
-  return {
-    opened: () => opened,
-    endAll: () => {
-      for (const res of open) res.end();
-    },
-  };
+/**
+ * The fixture keeps the console on polling: its stand-ins answer the polled routes (tasks, a group's
+ * state during a stand-in test), which the live stream would bypass. So `GET /live` answers as a site
+ * without the route does, and the browser test of the fixture covers the console's fallback to polling
+ * (the test against real daemons covers the stream).
+ */
+function withoutLiveStream(app: FastifyInstance): { asked(): number } {
+  let asked = 0;
+  app.addHook("onRequest", async (req, reply) => {
+    if (req.method !== "GET" || req.url.split("?")[0] !== "/api/v1/live") return;
+    asked++;
+    return reply.code(404).send({ error: { code: "route_not_found", message: "no route GET /api/v1/live (fixture: polling)" } });
+  });
+  return { asked: () => asked };
+}
+
+/** Moving facts of the three groups at `nowMs`, `s` seconds into the fixture's life (negative: before it started). */
+function factsAt(site: TestSite, nowMs: number, s: number, startedMs: number): void {
+  site.appliance.facts.set("erp", { rpoMs: 1200 + Math.round(900 * Math.sin(s / 4)) + Math.round(Math.random() * 300) + (s > -1900 && s < -1700 ? 7000 : 0), throughputBytesPerSec: 48e6 + Math.round(12e6 * Math.sin(s / 7)) + Math.round(20e6 * Math.sin(s / 600)), queueBytes: Math.round(4e6 + 3e6 * Math.sin(s / 5)), journal: { bytes: 3.2e9, historyMs: 600_000 + (nowMs - startedMs), limitBytes: 20 * 2 ** 30 }, replicatedBytes: 812e9, replicatedWrites: 41_234_567, compressionRatio: 1.8 });
+  site.appliance.facts.set("crm", { rpoMs: (s < -600 ? 2500 : 14_000) + Math.round(2000 * Math.sin(s / 3)), throughputBytesPerSec: 3e6, queueBytes: s < -600 ? 20e6 : 180e6, journal: { bytes: 1.1e9, historyMs: 2_400_000, limitBytes: 20 * 2 ** 30 } });
+  site.appliance.facts.set("mail", { sync: { kind: "initial", percent: Math.max(0, Math.min(99, 37 + Math.round(s))), reason: "initial sync of 1 disk" }, rpoMs: null, throughputBytesPerSec: 110e6, journal: { bytes: 0, historyMs: 0, limitBytes: 20 * 2 ** 30 } });
 }
 
 export async function openFixture(root: string, options: { port?: number } = {}): Promise<Fixture> {
   const [a, b] = await Promise.all([openTestSite(root, "A"), openTestSite(root, "B")]);
   // Routes first: the first inject makes the app ready, after which none can be added.
   addOrchestration(a.app, a);
-  const stream = addEventStream(a.app, a);
+  const live = withoutLiveStream(a.app);
   await registerWebConsole(a.app, WEB_DIST);
   await pair(a, b);
   const admin = bearer(a.admin);
@@ -213,15 +206,23 @@ export async function openFixture(root: string, options: { port?: number } = {})
   const started = Date.now();
   // Checkpoints live in the recovery site's journal; A asks B for them.
   seedCheckpoints(b, started, 600_000);
+  // The hour before: what the site's metrics history would hold had it run that long.
+  for (let t = started - 3_600_000; t < started; t += 1000) {
+    factsAt(a, t, (t - started) / 1000, started);
+    a.site.history.sample(a.site.ctx, t);
+  }
+  let lastSampleMs = 0;
   const tick = () => {
     const now = Date.now();
-    const s = (now - started) / 1000;
     const cps = b.appliance.checkpoints;
     const last = cps[cps.length - 1]!;
     for (let t = last.time + 1000; t <= now; t += 1000) cps.push({ id: `cp-${cps.length + 1}`, seq: last.seq + 37, time: t, tag: null, consistent: true });
-    a.appliance.facts.set("erp", { rpoMs: 1200 + Math.round(900 * Math.sin(s / 4)) + Math.round(Math.random() * 300), throughputBytesPerSec: 48e6 + Math.round(12e6 * Math.sin(s / 7)), queueBytes: Math.round(4e6 + 3e6 * Math.sin(s / 5)), journal: { bytes: 3.2e9, historyMs: 600_000 + (now - started), limitBytes: 20 * 2 ** 30 }, replicatedBytes: 812e9, replicatedWrites: 41_234_567, compressionRatio: 1.8 });
-    a.appliance.facts.set("crm", { rpoMs: 14_000 + Math.round(2000 * Math.sin(s / 3)), throughputBytesPerSec: 3e6, queueBytes: 180e6, journal: { bytes: 1.1e9, historyMs: 2_400_000, limitBytes: 20 * 2 ** 30 } });
-    a.appliance.facts.set("mail", { sync: { kind: "initial", percent: Math.min(99, 37 + Math.round(s)), reason: "initial sync of 1 disk" }, rpoMs: null, throughputBytesPerSec: 110e6, journal: { bytes: 0, historyMs: 0, limitBytes: 20 * 2 ** 30 } });
+    factsAt(a, now, (now - started) / 1000, started);
+    // Sampled once a second, as the daemon does with its group states.
+    if (now - lastSampleMs >= 1000) {
+      a.site.history.sample(a.site.ctx, now);
+      lastSampleMs = now;
+    }
   };
   tick();
   const timer = setInterval(tick, 500);
@@ -234,10 +235,9 @@ export async function openFixture(root: string, options: { port?: number } = {})
     url,
     a,
     b,
-    streamsOpened: stream.opened,
+    liveAsked: live.asked,
     close: async () => {
       clearInterval(timer);
-      stream.endAll();
       await Promise.all([a.close(), b.close()]);
     },
   };

@@ -2,10 +2,10 @@
  * Browser tests of the web console against real site daemons: sites made
  * and started with the `lifeline` CLI in a temp dir on free ports, the
  * console served as the daemon serves it (src/api/web-console.ts), and
- * Debian's chromium driven by playwright-core. Until the daemon itself
- * serves the console, a small fastify in this process serves the build and
- * passes /api through to the daemon — the test uses the daemon's own `/`
- * as soon as it answers with the console.
+ * Debian's chromium driven by playwright-core. The daemon serves the
+ * console itself; a site that answers `/` without it (an older build) gets a
+ * small fastify in this process that serves the build and passes /api
+ * through to the daemon.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";

@@ -128,6 +128,7 @@ describe("web-console-logic", () => {
     assert.equal(fmt.duration(null), "—");
     assert.equal(fmt.bytes(20 * 1024 ** 3), "20 GiB");
     assert.equal(fmt.bytes(1536), "1.5 KiB");
+    assert.equal(fmt.bytes(42.666666666666664), "43 B", "a fractional rate is shown in whole bytes");
     assert.equal(fmt.parseDuration("30s"), 30_000);
     assert.equal(fmt.parseDuration("4h"), 14_400_000);
     assert.equal(fmt.parseDuration("500ms"), 500);

@@ -2,18 +2,13 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { createPairingToken, pairWith, setPeerBandwidth, type Site } from "../../site/index.js";
 import { actorOf } from "../auth.js";
+import { siteView } from "../site-view.js";
 import { AlertsQuery, CreateTokenBody, PairBody, PeerParams, PeerSettingsBody, SinceQuery, TokenParams } from "../schemas.js";
 
 export function siteRoutes(site: Site): FastifyPluginAsyncZod {
   const ctx = site.ctx;
   return async (app) => {
-    app.get("/site", { config: { role: "viewer" }, schema: { tags: ["site"], summary: "this site: name, endpoints, certificate fingerprint" } }, async () => ({
-      name: ctx.name,
-      fingerprint: ctx.identity.fingerprint,
-      ...ctx.endpoints,
-      nbd: ctx.appliance.nbdAddress,
-      peers: ctx.manager.peers.list().map(({ certPem: _pem, ...p }) => p),
-    }));
+    app.get("/site", { config: { role: "viewer" }, schema: { tags: ["site"], summary: "this site: name, endpoints, certificate fingerprint" } }, async () => siteView(ctx));
 
     app.get("/peers", { config: { role: "viewer" }, schema: { tags: ["site"] } }, async () => ctx.manager.peers.list().map(({ certPem: _pem, ...p }) => p));
 

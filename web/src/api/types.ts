@@ -182,3 +182,27 @@ export interface ComputeSettings {
   afterScript?: string;
   scriptTimeoutMs?: number;
 }
+
+/** A group's metrics, column by column, oldest first (`GET /groups/:name/history`, and each `tick` of the live stream). */
+export interface MetricsSeries {
+  t: number[];
+  rpoMs: (number | null)[];
+  throughputBytesPerSec: number[];
+  queueBytes: number[];
+}
+
+export interface HistoryAnswer extends MetricsSeries {
+  group: string;
+  intervalMs: number;
+  keepMs: number;
+}
+
+/** The live stream's messages (`GET /live`, server-sent events; src/api/live-hub.ts). */
+export type LiveMessage =
+  | { event: "hello"; data: { site: string; tickMs: number; timeMs: number } }
+  | { event: "site"; data: SiteInfo }
+  | { event: "groups"; data: { names: string[]; changed: GroupStatus[] } }
+  | { event: "alerts"; data: Alert[] }
+  | { event: "tasks"; data: TaskRecord[] }
+  | { event: "event"; data: LifelineEvent }
+  | { event: "tick"; data: { timeMs: number; samples: Record<string, MetricsSeries> } };

@@ -7,7 +7,7 @@ import { Link, useLocation } from "../lib/router";
 import { ErrorBoundary } from "./ErrorBoundary";
 import { ago } from "../lib/format";
 import { useNow } from "../lib/now";
-import { POLL_MS, useLive } from "../state/live";
+import { STALE_MS, useLive } from "../state/live";
 import { Alerts } from "../pages/Alerts";
 import { Dashboard } from "../pages/Dashboard";
 import { GroupPage } from "../pages/GroupPage";
@@ -27,7 +27,7 @@ function ConnectionBanner() {
   const { site, connection } = useLive();
   const now = useNow(1000);
   const staleMs = now - connection.lastOkAt;
-  if (connection.ok && staleMs < POLL_MS * 3) return null;
+  if (connection.ok && staleMs < STALE_MS) return null;
   return (
     <div className="banner tone-bad" role="alert" data-testid="disconnected">
       <strong>
@@ -66,7 +66,7 @@ function Page(props: { path: string }) {
 }
 
 export function Shell(props: { onSignOut(): void }) {
-  const { site, session, alerts, connection } = useLive();
+  const { site, session, alerts, connection, streaming } = useLive();
   const { path } = useLocation();
   const now = useNow(1000);
   const critical = alerts.filter((a) => a.severity === "critical").length;
@@ -100,7 +100,9 @@ export function Shell(props: { onSignOut(): void }) {
         </nav>
         <span className="who">
           <span className={`live-dot ${connection.ok ? "on" : "off"}`} aria-hidden="true" />
-          <span className="muted updated">{connection.ok ? `live · ${ago(now - connection.lastOkAt)}` : "offline"}</span>
+          <span className="muted updated" data-feed={streaming ? "stream" : "poll"} title={streaming ? "the site pushes changes as they happen" : "the site's live stream is not available: polling every 2 s"}>
+            {connection.ok ? `${streaming ? "live" : "polling"} · ${ago(now - connection.lastOkAt)}` : "offline"}
+          </span>
           <span className="role" data-testid="role">
             {session.role}
           </span>

@@ -1,4 +1,4 @@
-/** RPO over the last hour (as far as this console has watched), against the target line. */
+/** RPO over the last hour (as the site sampled it), against the target line. */
 import { useMemo } from "react";
 import type uPlot from "uplot";
 import type { Sample } from "../state/history";

@@ -26,7 +26,8 @@ export function bytes(n: number | null | undefined): string {
     v /= 1024;
     i++;
   }
-  return `${i === 0 ? v : v < 10 ? v.toFixed(1) : Math.round(v)} ${UNITS[i]}`;
+  // Whole bytes: a rate averaged over a window is fractional (42.666… B/s).
+  return `${i === 0 ? Math.round(v) : v < 10 ? v.toFixed(1) : Math.round(v)} ${UNITS[i]}`;
 }
 
 export function rate(bytesPerSec: number | null | undefined): string {

@@ -1,5 +1,5 @@
 /** Current alerts and the event log, filtered by group, severity and words. */
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import type { Alert, LifelineEvent, Severity } from "../api/types";
 import { describeError } from "../api/client";
 import { Notice, Section } from "../components/ui";
@@ -59,7 +59,7 @@ const SEV_TONE: Record<Severity, string> = { info: "idle", warning: "warn", crit
 const SEV_TEXT: Record<Severity, string> = { info: "info", warning: "! warning", critical: "✕ critical" };
 
 export function Alerts() {
-  const { session, groups, alerts } = useLive();
+  const { session, groups, alerts, lastEventId } = useLive();
   const [group, setGroup] = useState("");
   const [severity, setSeverity] = useState<"" | Severity>("");
   const [text, setText] = useState("");
@@ -71,6 +71,11 @@ export function Alerts() {
     3000,
     `events-${group}-${sinceMs}`,
   );
+  // An event on the live stream lists the log again at once rather than at the next poll.
+  const { refresh: refreshEvents } = events;
+  useEffect(() => {
+    if (lastEventId) refreshEvents();
+  }, [lastEventId]);
   const all = usePoll(session.api, (api) => (showCleared ? api.get<Alert[]>("/alerts", { all: "true" }) : Promise.resolve([])), 5000, `alerts-${showCleared}`);
   const shown = (events.data ?? [])
     .filter((e) => (severity ? e.severity === severity : true) && (text ? `${e.kind} ${e.message}`.toLowerCase().includes(text.toLowerCase()) : true))

@@ -61,18 +61,19 @@ function Task(props: { t: TaskRecord; now: number }) {
 }
 
 export function Tasks() {
-  const { session } = useLive();
+  const { session, tasks: pushed } = useLive();
   const now = useNow(1000);
-  const tasks = usePoll(session.api, (api) => api.get<TaskRecord[]>("/tasks"), 1000, "tasks");
-  const list = tasks.data ?? [];
+  // The live stream pushes tasks as they change; without it, they are polled every second.
+  const tasks = usePoll(session.api, (api) => api.get<TaskRecord[]>("/tasks"), pushed ? null : 1000, "tasks");
+  const list = pushed ?? tasks.data ?? [];
   const running = list.filter((t) => t.state === "running");
   const finished = list.filter((t) => t.state !== "running").sort((a, b) => (b.endedAtMs ?? 0) - (a.endedAtMs ?? 0));
   return (
     <main className="page" aria-labelledby="tasks-h">
       <h1 id="tasks-h">Tasks</h1>
-      {tasks.unavailable ? (
+      {!pushed && tasks.unavailable ? (
         <Unavailable what="Recovery tasks" />
-      ) : tasks.error ? (
+      ) : !pushed && tasks.error ? (
         <Notice tone="warn">{describeError(tasks.error)}</Notice>
       ) : (
         <>

@@ -1,4 +1,4 @@
-/** A page's own polled data: fetched now and every `intervalMs`, with its last error. */
+/** A page's own polled data: fetched now and every `intervalMs` (null: once, when something else keeps it current), with its last error. */
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError } from "../api/client";
 import type { Api } from "../api/client";
@@ -11,7 +11,7 @@ export interface Polled<T> {
   refresh(): void;
 }
 
-export function usePoll<T>(api: Api, load: (api: Api) => Promise<T>, intervalMs: number, key: string): Polled<T> {
+export function usePoll<T>(api: Api, load: (api: Api) => Promise<T>, intervalMs: number | null, key: string): Polled<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<ApiError | undefined>(undefined);
   const loadRef = useRef(load);
@@ -36,6 +36,7 @@ export function usePoll<T>(api: Api, load: (api: Api) => Promise<T>, intervalMs:
     setData(undefined);
     setError(undefined);
     void run();
+    if (intervalMs === null) return;
     const timer = setInterval(() => void run(), intervalMs);
     return () => clearInterval(timer);
   }, [run, intervalMs, key]);

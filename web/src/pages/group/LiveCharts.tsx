@@ -1,4 +1,4 @@
-/** Live charts of RPO, throughput and queue depth, from the samples gathered while the console is open. */
+/** Live charts of RPO, throughput and queue depth: the site's last hour, then each second's sample as it comes. */
 import { useMemo } from "react";
 import type uPlot from "uplot";
 import { cssColor } from "../../lib/css";
@@ -31,9 +31,9 @@ export function LiveCharts(props: { samples: readonly Sample[]; rpoTargetMs: num
   const rateAxis = axis((v) => `${bytes(v)}/s`);
   const byteAxis = axis((v) => bytes(v));
   const zeroBased: uPlot.Scales = { x, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } };
-  if (samples.length < 2) return <p className="muted">Collecting samples: the charts start with the console's next polls (every 2 s) and keep the last hour.</p>;
+  if (samples.length < 2) return <p className="muted" data-testid="charts-empty">No samples yet: the site samples each group every second and keeps the last hour (since its last start).</p>;
   return (
-    <div className="charts">
+    <div className="charts" data-testid="charts" data-from={samples[0]!.t} data-samples={samples.length}>
       <figure>
         <figcaption>RPO against target</figcaption>
         <Chart title={`RPO of ${props.group}`} data={rpo} series={rpoSeries} axes={[timeAxis(), secs]} scales={{ x, y: { range: (_u, _min, max) => [0, Math.max(max, rpoTargetMs / 1000) * 1.15] } }} heightPx={160} />
