@@ -71,6 +71,11 @@ describe("web-console", { skip }, () => {
     assert.match(state ?? "", /^[a-z-]+$/);
     assert.ok(((await row.textContent()) ?? "").includes("A → B"));
     await page.getByTestId("link-B").waitFor();
+    // The link shows the site pair's bandwidth limit.
+    await lifeline(["peer", "update", "B", "--bandwidth", "50MiB/s", "--dir", a.dir]);
+    await page.reload();
+    await page.getByTestId("link-B").getByText("limit 50 MiB/s").waitFor();
+    await lifeline(["peer", "update", "B", "--bandwidth", "unlimited", "--dir", a.dir]);
     // The site pushes its state: the console follows the live stream, not polls.
     await page.locator('[data-feed="stream"]').waitFor();
     await screenshot(page, "02-dashboard");

@@ -73,6 +73,8 @@ export interface Peer {
   replicationPort: number;
   fingerprint: string;
   pairedAt: number;
+  /** The limit of the link to this site, shared by its groups; null: unlimited (absent from older sites). */
+  bandwidthBytesPerSec?: number | null;
 }
 
 export interface SiteInfo {

@@ -35,7 +35,7 @@ function Summary(props: { groups: GroupStatus[] }) {
 interface LinkView {
   state: "up" | "down" | "none";
   throughput: number;
-  /** Sum of the groups' bandwidth limits; null: unlimited; undefined: the site does not say. */
+  /** The link's limit (the site pair's, else the sum of its groups'); null: unlimited; undefined: the site does not say. */
   limit: number | null | undefined;
 }
 
@@ -43,7 +43,9 @@ function linkOf(peer: Peer, groups: GroupStatus[]): LinkView {
   const mine = groups.filter((g) => g.protectedSite === peer.name || g.recoverySite === peer.name);
   const throughput = mine.reduce((s, g) => s + g.throughputBytesPerSec, 0);
   const limits = mine.map((g) => g.bandwidthBytesPerSec);
-  const limit = limits.some((l) => l === undefined) || limits.length === 0 ? undefined : limits.some((l) => l === null) ? null : limits.reduce<number>((s, l) => s + (l ?? 0), 0);
+  const groupLimit = limits.some((l) => l === undefined) || limits.length === 0 ? undefined : limits.some((l) => l === null) ? null : limits.reduce<number>((s, l) => s + (l ?? 0), 0);
+  const pair = peer.bandwidthBytesPerSec;
+  const limit = typeof pair === "number" ? (typeof groupLimit === "number" ? Math.min(pair, groupLimit) : pair) : groupLimit === undefined ? pair : groupLimit;
   const state = mine.some((g) => g.link === "down") ? "down" : mine.some((g) => g.link === "up") ? "up" : "none";
   return { state, throughput, limit };
 }
