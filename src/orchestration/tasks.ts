@@ -106,6 +106,21 @@ export function beforeAllSteps(steps: Step[], hooks: StepHooks = {}): Step[] {
 
 let nextId = 1;
 
+/**
+ * For crash tests only: `LIFELINE_PAUSE_AFTER_STEP=<step name>` makes every
+ * step of that name stop, its work done but not yet recorded done, and wait
+ * for ever (its detail says so, and the task is saved), so that a test can
+ * SIGKILL the daemon at that exact point, the worst one for a restart to
+ * sort out. Read at each step, so a test's daemon sets it in its environment.
+ */
+async function pauseForTest(task: TaskRecord, record: StepRecord, store: TaskStore): Promise<void> {
+  const name = process.env.LIFELINE_PAUSE_AFTER_STEP;
+  if (!name || !record.name.startsWith(name)) return;
+  record.detail = `paused after its work (LIFELINE_PAUSE_AFTER_STEP, tests only)`;
+  store.save(task);
+  await new Promise<never>(() => {});
+}
+
 export function newTask(kind: string, group: string, by: string, stepNames: string[]): TaskRecord {
   return {
     id: `${kind}-${Date.now().toString(36)}-${(nextId++).toString(36)}`,
@@ -137,6 +152,7 @@ export async function runTask(task: TaskRecord, steps: Step[], store: TaskStore)
           store.save(task);
         },
       });
+      await pauseForTest(task, record, store);
       record.state = "done";
       record.progress = 1;
       if (detail) record.detail = detail;

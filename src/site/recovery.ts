@@ -62,6 +62,11 @@ type Activity =
   /** Committed: the recovered VMs write to the replica through these devices until protection is reversed. */
   | { kind: "committed"; devices: Map<string, SwitchDevice>; busy: string | undefined };
 
+/** Whether a failover holds the protected site quiesced (and must let it go if the failover does not stay). */
+interface SourceHold {
+  quiesced: boolean;
+}
+
 export class Recovery {
   readonly #ctx: SiteContext;
   readonly #active = new Map<string, Activity>();
@@ -122,6 +127,13 @@ export class Recovery {
     a.busy = "stopping its failover test";
     return this.#run(name, async (store) => {
       const { task, report } = await test.stop(store, result, notes, this.#hooks(this.#ctx.manager.groups.get(name), "test-stop", test.point, "test/"));
+      if (task.state !== "succeeded") {
+        // The test still holds what the failed step did not let go (a pin, overlays, VMs): it stays the group's
+        // test, so that stopping it again (each step tolerates having run) finishes the job; no report yet.
+        a.busy = undefined;
+        this.#ctx.manager.events.add({ severity: "warning", kind: "test-stop-failed", group: name, message: `failover test of ${name} could not be stopped: ${task.error ?? "see task " + task.id}; stop it again` });
+        return task;
+      }
       this.#active.delete(name);
       const reportId = this.#report({ kind: "test", group: name, by: report.by, point: report.point, startedAtMs: report.startedAtMs, endedAtMs: report.stoppedAtMs, result, notes, vms: report.vms, exports });
       this.#tagTested(name, report.point, report.stoppedAtMs, by, reportId);
@@ -141,12 +153,26 @@ export class Recovery {
         return undefined;
       });
       const point = final && (pointText === undefined || pointText === "latest") ? final.id : pointText;
-      return this.#failoverTask(name, point, by, store, { sourceQuiesced: final !== undefined });
+      const source: SourceHold = { quiesced: final !== undefined };
+      // A failover that does not happen (its point does not resolve, a step fails) lets the protected site's writes go on.
+      const task = await this.#failoverTask(name, point, by, store, { source }).catch(async (err: unknown) => {
+        await this.#releaseSource(group, source);
+        throw err;
+      });
+      if (task.state !== "succeeded") await this.#releaseSource(group, source);
+      return task;
     });
   }
 
+  /** Unquiesces the protected site if this failover still holds it quiesced (once: a rollback may have done it). */
+  async #releaseSource(group: Group, source: SourceHold): Promise<void> {
+    if (!source.quiesced) return;
+    await this.#peerCall(group.protectedSite, group.name, "unquiesce", {});
+    source.quiesced = false;
+  }
+
   /** How a failover stops and resumes the group's replication here (and lets the protected site's held writes go on). */
-  #control(group: Group, access: RecoveryAccess, reason: string, sourceQuiesced: boolean): ReplicationControl {
+  #control(group: Group, access: RecoveryAccess, reason: string, source: SourceHold): ReplicationControl {
     const groups = this.#ctx.manager.groups;
     return {
       stop: async () => {
@@ -156,7 +182,7 @@ export class Recovery {
       resume: async () => {
         access.resumeReplication();
         groups.setFailover(group.name, "none");
-        if (sourceQuiesced) await this.#peerCall(group.protectedSite, group.name, "unquiesce", {});
+        await this.#releaseSource(group, source);
       },
     };
   }
@@ -165,10 +191,10 @@ export class Recovery {
     return groupPeerCall<T>(this.#ctx, site, group, op, body);
   }
 
-  async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore, o: { sourceQuiesced?: boolean } = {}): Promise<TaskRecord> {
+  async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore, o: { source?: SourceHold } = {}): Promise<TaskRecord> {
     const { group, access } = this.#recoverable(name);
     const point = this.#resolve(access, pointText, name);
-    const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, this.#control(group, access, `failed over to ${point.label} by ${by}`, o.sourceQuiesced ?? false));
+    const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, this.#control(group, access, `failed over to ${point.label} by ${by}`, o.source ?? { quiesced: false }));
     const task = await failover.start(store, { hooks: this.#hooks(group, "failover", point, "") });
     if (task.state === "succeeded") {
       this.#active.set(name, { kind: "failover", failover, busy: undefined, startedAtMs: Date.now() });
@@ -347,7 +373,7 @@ export class Recovery {
       const moving = interrupted.some((t) => t.group === g.name && t.kind === "move");
       try {
         // A move cut short quiesced the protected site: undone below unless it got past its commit.
-        const control = this.#control(g, access, "failed over (resumed after a restart)", moving);
+        const control = this.#control(g, access, "failed over (resumed after a restart)", { quiesced: moving });
         const r = await recoverAfterRestart(this.#recoveryGroup(g, access), control);
         if (r.failoverResumed) {
           await access.stopReplication(`failed over to ${r.failoverResumed.point.label} (resumed after a restart)`);
