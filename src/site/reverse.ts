@@ -60,12 +60,15 @@ export async function quiesceForMove(ctx: SiteContext, name: string, tag: string
   if (g.protectedSite !== ctx.name || g.recoverySite !== from) throw new UnprocessableError("not_reversible", `group ${name} is ${g.protectedSite} → ${g.recoverySite} here; ${from} cannot move it`);
   if (!ctx.appliance.quiesce) throw new UnprocessableError("not_supported", "this site's appliance cannot quiesce its disks");
   await writeFileAtomic(quiesceMarker(ctx, name), JSON.stringify({ for: from, tag }));
+  // From here the recovery site fails over (its receiver hangs up on this site) and protection changes direction.
+  ctx.linkExpectedUntil.set(name, Date.now() + LINK_EXPECTED_MS);
   let cp: Checkpoint;
   try {
     cp = await ctx.appliance.quiesce(name, tag);
   } catch (err) {
     // The appliance let the writes go again (it could not catch up): so does a restart.
     await fs.rm(quiesceMarker(ctx, name), { force: true });
+    ctx.linkExpectedUntil.delete(name);
     throw err;
   }
   ctx.manager.events.add({ severity: "warning", kind: "quiesced", group: name, message: `group ${name} quiesced for a move to ${from}: writes wait; final checkpoint ${cp.id} at seq ${cp.seq}` });
@@ -77,6 +80,7 @@ export async function unquiesce(ctx: SiteContext, name: string, from: string): P
   if (g.recoverySite !== from) throw new UnprocessableError("not_reversible", `group ${name} is not recovered at ${from}`);
   ctx.appliance.unquiesce?.(name);
   await fs.rm(quiesceMarker(ctx, name), { force: true });
+  ctx.linkExpectedUntil.delete(name);
   ctx.manager.events.add({ severity: "info", kind: "unquiesced", group: name, message: `group ${name}: the move to ${from} did not happen; writes go on` });
 }
 
