@@ -139,7 +139,7 @@ export async function buildPeerApp(site: Site) {
   );
 
   app.post("/peer/v1/groups/:name/unquiesce", { schema: { params: z.object({ name: Name }) } }, async (req) => {
-    unquiesce(ctx, req.params.name, callerSite(req.raw.socket));
+    await unquiesce(ctx, req.params.name, callerSite(req.raw.socket));
     return { ok: true };
   });
 

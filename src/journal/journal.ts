@@ -180,6 +180,11 @@ export class Journal {
     return this.#state.appliedThroughSeq;
   }
 
+  /** A failover commit begun (and how far it got), persisted: a restart must finish it, never roll it back. */
+  get commitState(): Readonly<files.CommitState> | undefined {
+    return this.#state.commit;
+  }
+
   get lastSeq(): number {
     return this.#lastSeq;
   }

@@ -28,6 +28,8 @@ export interface ReplicationControl {
   resume(group: string): Promise<void>;
   /** Quiesce the protected site's exports and wait until the recovery site holds every write (when it answers). */
   shutdownSource?(group: string): Promise<void>;
+  /** Undoes `shutdownSource`: a failover that did not happen must not leave the protected site's writes waiting. */
+  restoreSource?(group: string): Promise<void>;
 }
 
 export type FailoverState = "starting" | "failed-over" | "committing" | "committed" | "rolled-back";
@@ -65,7 +67,11 @@ export class LiveFailover {
   async start(store: TaskStore, options: { shutdownSource?: boolean; hooks?: StepHooks } = {}): Promise<TaskRecord> {
     const steps: Step[] = [];
     if (options.shutdownSource && this.#control.shutdownSource) {
-      steps.push({ name: "quiesce the protected site", run: async () => this.#control.shutdownSource!(this.group.name) });
+      steps.push({
+        name: "quiesce the protected site",
+        run: async () => this.#control.shutdownSource!(this.group.name),
+        undo: async () => this.#control.restoreSource?.(this.group.name),
+      });
     }
     steps.push(
       { name: "stop replication", run: () => this.#control.stop(this.group.name), undo: () => this.#control.resume(this.group.name) },

@@ -6,6 +6,8 @@
  * left running is rolled back the same way (each step's undo must tolerate
  * its step having been done only in part).
  */
+import fs from "node:fs";
+
 export type StepState = "pending" | "running" | "done" | "failed" | "undone";
 export type TaskState = "running" | "succeeded" | "failed" | "rolled-back";
 
@@ -106,6 +108,27 @@ export function beforeAllSteps(steps: Step[], hooks: StepHooks = {}): Step[] {
 
 let nextId = 1;
 
+/**
+ * For crash tests only: `LIFELINE_PAUSE_AFTER_STEP=<step name>` makes every
+ * step of that name stop, its work done but not yet recorded done, and wait
+ * for ever (its detail says so, and the task is saved), so that a test can
+ * SIGKILL the daemon at that exact point, the worst one for a restart to
+ * sort out; with `LIFELINE_PAUSE_UNTIL_FILE` it goes on once that file
+ * exists (a test kills the other site meanwhile). Read at each step, so a
+ * test's daemon sets it in its environment.
+ */
+async function pauseForTest(task: TaskRecord, record: StepRecord, store: TaskStore): Promise<void> {
+  const name = process.env.LIFELINE_PAUSE_AFTER_STEP;
+  if (!name || !record.name.startsWith(name)) return;
+  const detail = record.detail;
+  record.detail = `paused after its work (LIFELINE_PAUSE_AFTER_STEP, tests only)`;
+  store.save(task);
+  const until = process.env.LIFELINE_PAUSE_UNTIL_FILE;
+  if (!until) await new Promise<never>(() => {});
+  while (!fs.existsSync(until!)) await new Promise((r) => setTimeout(r, 100));
+  record.detail = detail;
+}
+
 export function newTask(kind: string, group: string, by: string, stepNames: string[]): TaskRecord {
   return {
     id: `${kind}-${Date.now().toString(36)}-${(nextId++).toString(36)}`,
@@ -137,6 +160,7 @@ export async function runTask(task: TaskRecord, steps: Step[], store: TaskStore)
           store.save(task);
         },
       });
+      await pauseForTest(task, record, store);
       record.state = "done";
       record.progress = 1;
       if (detail) record.detail = detail;

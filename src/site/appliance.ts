@@ -121,6 +121,8 @@ export interface Appliance {
   quiesce?(group: string, tag: string): Promise<Checkpoint>;
   /** Lets waiting writes go on after a move that did not happen. */
   unquiesce?(group: string): void;
+  /** After a restart in the middle of a move: new writes wait again, as the persisted quiesce says, without a checkpoint. */
+  holdWrites?(group: string): Promise<void>;
   /** At the recovery site, for a group received here; undefined elsewhere (and in appliances without journals). */
   recovery?(group: string): RecoveryAccess | undefined;
   /** The bandwidth limit of the link to `peer`, shared by every group replicating to it (null: unlimited). */

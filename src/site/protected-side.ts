@@ -181,13 +181,18 @@ export class ProtectedSide {
    * made durable there. The gates stay closed until `unquiesce` or close.
    */
   async quiesce(tag: string, timeoutMs = 120_000): Promise<Checkpoint> {
-    this.#quiesced = true;
-    await Promise.all(this.#gates.map((g) => g.hold()));
+    await this.holdWrites();
     if (!(await this.#acked(() => this.#group.stream.nextSeq - 1, Date.now() + timeoutMs, { streaming: true }))) {
       this.unquiesce();
       throw new UnavailableError("not_caught_up", `group ${this.spec.name} did not catch up with ${this.spec.peer.site} within ${timeoutMs / 1000}s (${this.#group.state.kind})`, { hint: "check the link (lifeline status), then try again" });
     }
     return this.checkpoint(tag);
+  }
+
+  /** The gates of a quiesce, without waiting for the recovery site (a restart in the middle of a move). */
+  async holdWrites(): Promise<void> {
+    this.#quiesced = true;
+    await Promise.all(this.#gates.map((g) => g.hold()));
   }
 
   /**

@@ -38,7 +38,7 @@ import type { Checkpoint, RecoveryAccess } from "./appliance.js";
 import type { SiteContext } from "./context.js";
 import { definitionOf } from "./group-ops.js";
 import { groupPeerCall, recoveryGroup, scriptHooks } from "./recovery-group.js";
-import { becomeProtectedSite } from "./reverse.js";
+import { becomeProtectedSite, LINK_EXPECTED_MS } from "./reverse.js";
 
 export interface Report extends ReportHead {
   by: string;
@@ -61,6 +61,11 @@ type Activity =
   | { kind: "failover"; failover: LiveFailover | undefined; busy: string | undefined; startedAtMs: number }
   /** Committed: the recovered VMs write to the replica through these devices until protection is reversed. */
   | { kind: "committed"; devices: Map<string, SwitchDevice>; busy: string | undefined };
+
+/** Whether a failover holds the protected site quiesced (and must let it go if the failover does not stay). */
+interface SourceHold {
+  quiesced: boolean;
+}
 
 export class Recovery {
   readonly #ctx: SiteContext;
@@ -122,6 +127,13 @@ export class Recovery {
     a.busy = "stopping its failover test";
     return this.#run(name, async (store) => {
       const { task, report } = await test.stop(store, result, notes, this.#hooks(this.#ctx.manager.groups.get(name), "test-stop", test.point, "test/"));
+      if (task.state !== "succeeded") {
+        // The test still holds what the failed step did not let go (a pin, overlays, VMs): it stays the group's
+        // test, so that stopping it again (each step tolerates having run) finishes the job; no report yet.
+        a.busy = undefined;
+        this.#ctx.manager.events.add({ severity: "warning", kind: "test-stop-failed", group: name, message: `failover test of ${name} could not be stopped: ${task.error ?? "see task " + task.id}; stop it again` });
+        return task;
+      }
       this.#active.delete(name);
       const reportId = this.#report({ kind: "test", group: name, by: report.by, point: report.point, startedAtMs: report.startedAtMs, endedAtMs: report.stoppedAtMs, result, notes, vms: report.vms, exports });
       this.#tagTested(name, report.point, report.stoppedAtMs, by, reportId);
@@ -141,12 +153,26 @@ export class Recovery {
         return undefined;
       });
       const point = final && (pointText === undefined || pointText === "latest") ? final.id : pointText;
-      return this.#failoverTask(name, point, by, store, { sourceQuiesced: final !== undefined });
+      const source: SourceHold = { quiesced: final !== undefined };
+      // A failover that does not happen (its point does not resolve, a step fails) lets the protected site's writes go on.
+      const task = await this.#failoverTask(name, point, by, store, { source }).catch(async (err: unknown) => {
+        await this.#releaseSource(group, source);
+        throw err;
+      });
+      if (task.state !== "succeeded") await this.#releaseSource(group, source);
+      return task;
     });
   }
 
+  /** Unquiesces the protected site if this failover still holds it quiesced (once: a rollback may have done it). */
+  async #releaseSource(group: Group, source: SourceHold): Promise<void> {
+    if (!source.quiesced) return;
+    await this.#peerCallRetrying(group.protectedSite, group.name, "unquiesce", {});
+    source.quiesced = false;
+  }
+
   /** How a failover stops and resumes the group's replication here (and lets the protected site's held writes go on). */
-  #control(group: Group, access: RecoveryAccess, reason: string, sourceQuiesced: boolean): ReplicationControl {
+  #control(group: Group, access: RecoveryAccess, reason: string, source: SourceHold): ReplicationControl {
     const groups = this.#ctx.manager.groups;
     return {
       stop: async () => {
@@ -156,19 +182,32 @@ export class Recovery {
       resume: async () => {
         access.resumeReplication();
         groups.setFailover(group.name, "none");
-        if (sourceQuiesced) await this.#peerCall(group.protectedSite, group.name, "unquiesce", {});
+        await this.#releaseSource(group, source);
       },
     };
+  }
+
+  /** For idempotent calls (reverse, unquiesce): a site that does not answer is asked again until LINK_EXPECTED_MS. */
+  async #peerCallRetrying<T>(site: string, group: string, op: string, body: unknown): Promise<T> {
+    const deadlineMs = Date.now() + LINK_EXPECTED_MS;
+    for (;;) {
+      try {
+        return await this.#peerCall<T>(site, group, op, body);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "peer_unreachable" || Date.now() > deadlineMs) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   #peerCall<T>(site: string, group: string, op: string, body: unknown): Promise<T> {
     return groupPeerCall<T>(this.#ctx, site, group, op, body);
   }
 
-  async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore, o: { sourceQuiesced?: boolean } = {}): Promise<TaskRecord> {
+  async #failoverTask(name: string, pointText: string | undefined, by: string, store: TaskStore, o: { source?: SourceHold } = {}): Promise<TaskRecord> {
     const { group, access } = this.#recoverable(name);
     const point = this.#resolve(access, pointText, name);
-    const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, this.#control(group, access, `failed over to ${point.label} by ${by}`, o.sourceQuiesced ?? false));
+    const failover = new LiveFailover(this.#recoveryGroup(group, access), point, by, this.#control(group, access, `failed over to ${point.label} by ${by}`, o.source ?? { quiesced: false }));
     const task = await failover.start(store, { hooks: this.#hooks(group, "failover", point, "") });
     if (task.state === "succeeded") {
       this.#active.set(name, { kind: "failover", failover, busy: undefined, startedAtMs: Date.now() });
@@ -177,8 +216,9 @@ export class Recovery {
     return task;
   }
 
-  async #commit(name: string, a: Activity & { kind: "failover" }, failover: LiveFailover, by: string, store: TaskStore): Promise<TaskRecord> {
-    const task = await failover.commit(store, this.#hooks(this.#ctx.manager.groups.get(name), "commit", failover.point, ""));
+  /** `hooks: false` when a restart finishes a commit: its before script ran when it began. */
+  async #commit(name: string, a: Activity & { kind: "failover" }, failover: LiveFailover, by: string, store: TaskStore, o: { hooks?: boolean } = {}): Promise<TaskRecord> {
+    const task = await failover.commit(store, o.hooks === false ? undefined : this.#hooks(this.#ctx.manager.groups.get(name), "commit", failover.point, ""));
     a.busy = undefined;
     if (task.state === "succeeded") {
       this.#ctx.manager.groups.setFailover(name, "committed");
@@ -200,7 +240,8 @@ export class Recovery {
         name: `make ${old} the recovery site (its disks become the replica)`,
         run: async () => {
           const def = definitionOf({ ...g, protectedSite: this.#ctx.name, recoverySite: old });
-          await this.#peerCall(old, name, "reverse", def);
+          // Idempotent there, so asked again while the old site restarts (it may have died in the middle of a move).
+          await this.#peerCallRetrying(old, name, "reverse", def);
         },
       },
       {
@@ -264,7 +305,7 @@ export class Recovery {
           },
           // Never once committed here: the protected site's writes must not go on beside the recovered VMs.
           undo: async () => {
-            if (this.#ctx.manager.groups.get(name).failover === "none") await call("unquiesce", {});
+            if (this.#ctx.manager.groups.get(name).failover === "none") await this.#peerCallRetrying(group.protectedSite, name, "unquiesce", {});
           },
         },
         {
@@ -294,6 +335,10 @@ export class Recovery {
 
   rollback(name: string, by: string): Promise<TaskRecord> {
     const { a, failover } = this.#failedOver(name, "roll back");
+    if (failover.group.journal.commitState?.seq === failover.point.seq) {
+      // Folding may have changed the replica already: the only clean end is the commit's.
+      throw new ConflictError("commit_begun", `group "${name}": a commit of its failover was begun and cannot be rolled back`, "finish it with: lifeline commit");
+    }
     a.busy = "rolling back its failover";
     return this.#run(name, async (store) => {
       const task = await failover.rollback(store, this.#hooks(this.#ctx.manager.groups.get(name), "rollback", failover.point, ""));
@@ -333,56 +378,110 @@ export class Recovery {
   }
 
   /**
-   * After a restart: tasks left running are closed, an interrupted test is
-   * rolled back, an interrupted failover is served again, a committed one
-   * keeps replication stopped.
+   * After a restart: an interrupted test is rolled back, an interrupted
+   * failover served again, a begun commit finished (never rolled back: the
+   * replica may have changed already), a committed failover served from the
+   * replica. Operations that change direction go forward once committed: an
+   * interrupted move or reverse protection is run again from its reverse
+   * protection (both sites' steps are idempotent), and a move cut short
+   * before its commit is rolled back (the protected site's writes go on).
+   * Each task left running is then closed with what became of it.
    */
   async resume(): Promise<void> {
     const { manager, log } = this.#ctx;
     const interrupted = manager.tasks.running() as TaskRecord[];
+    const resumed = new Set<TaskRecord>();
+    const store: TaskStore = { save: (t) => manager.tasks.save(t) };
     for (const g of manager.groups.list()) {
       if (g.recoverySite !== this.#ctx.name) continue;
       const access = this.#ctx.appliance.recovery?.(g.name);
       if (!access) continue;
-      const moving = interrupted.some((t) => t.group === g.name && t.kind === "move");
+      const mine = interrupted.filter((t) => t.group === g.name);
+      const move = mine.find((t) => t.kind === "move");
       try {
-        // A move cut short quiesced the protected site: undone below unless it got past its commit.
-        const control = this.#control(g, access, "failed over (resumed after a restart)", moving);
+        // A move cut short quiesced the protected site: undone below unless it got to its commit.
+        const control = this.#control(g, access, "failed over (resumed after a restart)", { quiesced: move !== undefined });
         const r = await recoverAfterRestart(this.#recoveryGroup(g, access), control);
         if (r.failoverResumed) {
           await access.stopReplication(`failed over to ${r.failoverResumed.point.label} (resumed after a restart)`);
           manager.groups.setFailover(g.name, "uncommitted");
-          this.#active.set(g.name, { kind: "failover", failover: r.failoverResumed, busy: undefined, startedAtMs: Date.now() });
-          if (moving) {
-            await r.failoverResumed.rollback({ save: (t) => manager.tasks.save(t) });
+          const a = { kind: "failover" as const, failover: r.failoverResumed, busy: undefined, startedAtMs: Date.now() };
+          this.#active.set(g.name, a);
+          if (r.commitInterrupted) {
+            const task = await this.#commit(g.name, a, r.failoverResumed, "restart (finishing an interrupted commit)", store, { hooks: false });
+            if (task.state !== "succeeded") throw new Error(`the interrupted commit could not be finished: ${task.error ?? task.id}`);
+          } else if (move) {
+            await r.failoverResumed.rollback(store);
             this.#active.delete(g.name);
           }
-        } else if (g.failover === "committed") {
+        } else if (r.committed || g.failover === "committed") {
+          manager.groups.setFailover(g.name, "committed");
           await access.stopReplication("the failover was committed; protect the group back with reverse protection");
           this.#serveCommitted(g, access);
         } else {
           if (g.failover === "uncommitted") manager.groups.setFailover(g.name, "none");
-          if (moving) await this.#peerCall(g.protectedSite, g.name, "unquiesce", {});
+          if (move) await this.#peerCallRetrying(g.protectedSite, g.name, "unquiesce", {});
         }
         if (r.testsRolledBack > 0) manager.events.add({ severity: "warning", kind: "test-rolled-back", group: g.name, message: `a failover test of ${g.name} was cut short by a restart and rolled back` });
       } catch (err) {
         log.error({ err, group: g.name }, "recovery state could not be restored after the restart");
         manager.events.raise("recovery-resume-failed", g.name, "critical", `group ${g.name}: recovery state could not be restored: ${(err as Error).message}`, g.name);
       }
+      // Committed now: a move (unless told not to protect back) or a reverse protection that was under way goes on.
+      const reversing = mine.find((t) => t.kind === "reverse-protect" || (t.kind === "move" && t.steps.some((s) => s.name.startsWith("protect back to"))));
+      if (this.#active.get(g.name)?.kind === "committed" && reversing) {
+        resumed.add(reversing);
+        void this.#resumeReverse(g.name, reversing, store);
+      }
     }
     for (const t of interrupted) {
+      if (resumed.has(t)) continue;
+      const g = manager.groups.list().find((x) => x.name === t.group);
       const a = this.#active.get(t.group);
       const committed = a?.kind === "committed";
       const served = a?.kind === "failover";
-      t.state = served || (committed && t.kind === "move") ? "failed" : "rolled-back";
-      t.error = served
-        ? "interrupted by a restart: the recovered disks are served again from the pinned point; commit or roll back"
-        : committed && t.kind === "move"
-          ? "interrupted by a restart after its commit: the group runs here; protect it back with lifeline reverse-protect"
-          : "interrupted by a restart: rolled back";
+      // A reverse protection that the site's start finished (site/reverse.ts) leaves the group protected from here.
+      const reversedHere = g?.protectedSite === this.#ctx.name && (t.kind === "move" || t.kind === "reverse-protect");
+      t.state = reversedHere ? "succeeded" : served || (committed && t.kind === "move") ? "failed" : "rolled-back";
+      t.error = reversedHere
+        ? undefined
+        : served
+          ? "interrupted by a restart: the recovered disks are served again from the pinned point; commit or roll back"
+          : committed && t.kind === "move"
+            ? "interrupted by a restart after its commit: the group runs here; protect it back with lifeline reverse-protect"
+            : committed && t.kind === "commit"
+              ? undefined
+              : "interrupted by a restart: rolled back";
+      if (committed && t.kind === "commit") t.state = "succeeded";
+      for (const s of t.steps) if (s.state === "running") s.detail = `${s.detail ? s.detail + "; " : ""}interrupted by a restart`;
       t.endedAtMs = Date.now();
       manager.tasks.save(t);
     }
+  }
+
+  /**
+   * Runs reverse protection again for `task` (a move or reverse protection
+   * that a restart cut short after its commit), and closes the task with
+   * how it went. Not awaited by `resume`: the old site may take a moment to
+   * answer, and the daemon serves meanwhile.
+   */
+  async #resumeReverse(name: string, task: TaskRecord, store: TaskStore): Promise<void> {
+    const a = this.#active.get(name);
+    if (a?.kind !== "committed") return;
+    a.busy = "reversing protection (resumed after a restart)";
+    try {
+      const done = await this.#reverse(name, `${task.by} (resumed after a restart)`, store);
+      task.state = done.state === "succeeded" ? "succeeded" : "failed";
+      task.error = done.state === "succeeded" ? undefined : `interrupted by a restart after its commit; reverse protection resumed as task ${done.id} and ended ${done.state}: ${done.error ?? ""}; the group runs here, protect it back with lifeline reverse-protect`;
+      for (const s of task.steps) if (task.state === "succeeded" || s.state === "running") s.state = task.state === "succeeded" ? "done" : "failed";
+      const last = task.steps[task.steps.length - 1];
+      if (last) last.detail = `resumed after a restart as task ${done.id}`;
+    } catch (err) {
+      task.state = "failed";
+      task.error = `interrupted by a restart after its commit; resuming reverse protection failed: ${(err as Error).message}`;
+    }
+    task.endedAtMs = Date.now();
+    store.save(task);
   }
 
   /** A committed failover's disks are the replica files now: served read-write, as the recovered VMs use them. */

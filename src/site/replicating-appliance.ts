@@ -171,6 +171,11 @@ export class ReplicatingAppliance implements Appliance {
     return side.quiesce(tag);
   }
 
+  async holdWrites(group: string): Promise<void> {
+    const side = this.#sides.get(group);
+    if (side instanceof ProtectedSide) await side.holdWrites();
+  }
+
   unquiesce(group: string): void {
     const side = this.#sides.get(group);
     if (side instanceof ProtectedSide) side.unquiesce();

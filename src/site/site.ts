@@ -15,6 +15,7 @@ import { applianceSpec } from "./group-ops.js";
 import { createIdentity, loadIdentity } from "./identity.js";
 import { Recovery } from "./recovery.js";
 import { MetricsHistory } from "./metrics-history.js";
+import { finishReversals } from "./reverse.js";
 import { ReplicatingAppliance } from "./replicating-appliance.js";
 import type { SiteIdentity } from "./identity.js";
 import { fetchRemoteJournals, recordApplianceEvent, refreshStates } from "./status.js";
@@ -153,6 +154,8 @@ export class Site {
   /** Restarts every group in the appliance, then keeps states, events and alerts current. */
   async resume(refreshMs = 1000): Promise<void> {
     for (const p of this.ctx.manager.peers.list()) this.ctx.appliance.setPairBandwidth(p.name, p.bandwidthBytesPerSec);
+    // A reverse protection this site began goes forward before its groups open (site/reverse.ts).
+    const quiesced = await finishReversals(this.ctx);
     for (const g of this.ctx.manager.groups.list()) {
       try {
         await this.ctx.appliance.protect(applianceSpec(this.ctx, g));
@@ -161,6 +164,10 @@ export class Site {
         this.ctx.log.error({ err, group: g.name }, "group could not be resumed");
         this.ctx.manager.events.raise("group-start-failed", g.name, "critical", `group ${g.name} could not be started: ${(err as Error).message}`, g.name);
       }
+    }
+    for (const name of quiesced) {
+      await this.ctx.appliance.holdWrites?.(name);
+      this.ctx.manager.events.add({ severity: "warning", kind: "quiesced", group: name, message: `group ${name} is still quiesced for a move after a restart: writes wait until its recovery site takes it over or lets it go` });
     }
     await this.recovery.resume();
     refreshStates(this.ctx);

@@ -53,12 +53,13 @@ export class Daemon {
     return JSON.parse(fs.readFileSync(path.join(this.dir, "run.json"), "utf8"));
   }
 
-  async start(): Promise<void> {
+  /** `env` adds to the daemon's environment for this run (a crash test's LIFELINE_PAUSE_AFTER_STEP). */
+  async start(env: Record<string, string> = {}): Promise<void> {
     fs.rmSync(path.join(this.dir, "run.json"), { force: true });
     // `ip netns exec` execs the command in place, so the child is the daemon itself (a SIGKILL reaches it).
     const argv = [process.execPath, LIFELINE, "site", "start", "--dir", this.dir];
     const [cmd, ...args] = this.netns ? ["ip", "netns", "exec", this.netns, ...argv] : argv;
-    const child = spawn(cmd!, args, { env: { ...process.env, LIFELINE_LOG: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd!, args, { env: { ...process.env, LIFELINE_LOG: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;
     this.#stopping = false;
     child.stderr.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-64 * 1024)));
