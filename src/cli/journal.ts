@@ -5,7 +5,7 @@
  * All of them open the journal read-only: safe beside a running receiver.
  */
 import type { Command } from "commander";
-import { type Checkpoint, Journal, PitView, exportImage, parsePointName, resolvePoint, verifyJournal, type PointSpec } from "../journal/index.js";
+import { type Checkpoint, Journal, JournalFollower, PitView, exportImage, parsePointName, resolvePoint, verifyJournal, type PointSpec } from "../journal/index.js";
 import { NbdServer, type ExportProvider, type NbdExport } from "../nbd/index.js";
 import { makeLogger } from "./log.js";
 import { stopOnSignal } from "./nbd.js";
@@ -77,52 +77,71 @@ export function registerJournalCommands(program: Command): void {
     .option("--port <PORT>", "port to listen on", "10809")
     .action(async (dir: string, opts: { host: string; port: string }) => {
       const log = makeLogger();
-      const j = await Journal.open(dir, { readOnly: true });
-      const exports = new PitViewExports(j, (name, err) => log.warn({ export: name, err }, "cannot open this point-in-time view"));
+      // Followed, not loaded once: views of records appended after the start must open too.
+      const follower = await JournalFollower.open(dir, (err) => log.warn({ err }, "cannot re-read the journal; serving what was read before"));
+      const exports = new PitViewExports(follower, (name, err) => log.warn({ export: name, err }, "cannot open this point-in-time view"));
       const server = new NbdServer({ exports, logger: log });
       const { port } = await server.listen(Number(opts.port), opts.host);
+      const j = await follower.current();
       process.stdout.write(`serving ${j.disks.map((d) => `nbd://${opts.host}:${port}/${d.name}@${j.lastSeq}`).join(" ")} (any <disk>@<seq|checkpoint>)\n`);
       await stopOnSignal(async () => {
         await server.close();
-        await j.close();
+        await follower.close();
       });
     });
 }
 
-/** Opens a PIT view per client for names `<disk>@<seq|checkpoint id>` (a bare disk name: the newest seq). */
+/**
+ * Opens a PIT view per client for names `<disk>@<seq|checkpoint id>` (a bare
+ * disk name: the newest seq). Each lookup asks the follower for the journal as
+ * it is now, so seqs and checkpoints appended since the server started resolve.
+ */
 export class PitViewExports implements ExportProvider {
-  readonly #journal: Journal;
+  readonly #follower: JournalFollower;
   readonly #onError: (name: string, err: unknown) => void;
+  /** The journal each open view reads, held until its client is gone. */
+  readonly #journals = new Map<NbdExport, Journal>();
 
   /** `onError` hears why a name could not be opened (the client only sees "unknown export"). */
-  constructor(journal: Journal, onError: (name: string, err: unknown) => void) {
-    this.#journal = journal;
+  constructor(follower: JournalFollower, onError: (name: string, err: unknown) => void) {
+    this.#follower = follower;
     this.#onError = onError;
   }
 
-  list(): string[] {
-    const j = this.#journal;
+  async list(): Promise<string[]> {
+    const j = await this.#follower.current();
     const newest = j.checkpoints.list().slice(-10);
     return j.disks.flatMap((d) => [`${d.name}@${j.lastSeq}`, ...newest.map((c) => `${d.name}@${c.id}`)]);
   }
 
   async open(name: string): Promise<NbdExport | undefined> {
-    const j = this.#journal;
+    const j = await this.#follower.acquire();
     const at = name.lastIndexOf("@");
     const disk = at < 0 ? name : name.slice(0, at);
-    if (!j.disks.some((d) => d.name === disk)) return undefined;
-    let seq: number;
     try {
-      seq = at < 0 ? j.lastSeq : resolvePoint(j, parsePointName(name.slice(at + 1)));
-      return { name, description: `${disk} at seq ${seq}`, device: await PitView.open(j, disk, seq) };
+      if (!j.disks.some((d) => d.name === disk)) {
+        await this.#follower.release(j);
+        return undefined;
+      }
+      const seq = at < 0 ? j.lastSeq : resolvePoint(j, parsePointName(name.slice(at + 1)));
+      const exp: NbdExport = { name, description: `${disk} at seq ${seq}`, device: await PitView.open(j, disk, seq) };
+      this.#journals.set(exp, j);
+      return exp;
     } catch (err) {
+      await this.#follower.release(j);
       this.#onError(name, err);
       return undefined;
     }
   }
 
   async release(exp: NbdExport): Promise<void> {
-    await exp.device.close();
+    try {
+      await exp.device.close();
+    } finally {
+      const j = this.#journals.get(exp);
+      this.#journals.delete(exp);
+      if (j) await this.#follower.release(j);
+    }
   }
 }
 

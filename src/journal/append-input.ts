@@ -6,7 +6,8 @@
 import { JournalError, JournalOrderError } from "./errors.js";
 import type { DiskInfo } from "./group-files.js";
 import type { PendingRecord } from "./appender.js";
-import { MAX_PAYLOAD_BYTES, RecordType, encodeCheckpointPayload, encodeHeader } from "./record.js";
+import { crc32c } from "@node-rs/crc32";
+import { MAX_PAYLOAD_BYTES, RecordType, encodeCheckpointPayload } from "./record.js";
 
 export type AppendInput =
   /** `dataCrc`: crc32c of `data` when the caller has it already (checked on its way in); else computed here. */
@@ -35,11 +36,16 @@ export function buildRecord(
     if (Buffer.byteLength(input.id) > 1024 || Buffer.byteLength(input.tag ?? "") > 4096) throw new JournalError("a checkpoint id is at most 1 KiB and a tag 4 KiB");
     const payload = encodeCheckpointPayload({ id: input.id, tag: input.tag });
     const flags = input.consistent === false ? 0 : 1;
-    const fields = { type: RecordType.CHECKPOINT, flags, disk: 0, payloadBytes: payload.length, seq: input.seq, timeMs: input.timeMs, offset: 0, length: 0 };
     return {
-      ...fields,
+      seq: input.seq,
+      type: RecordType.CHECKPOINT,
+      flags,
+      disk: 0,
+      timeMs: input.timeMs,
+      offset: 0,
+      length: 0,
       checkpoint: { id: input.id, tag: input.tag, consistent: flags === 1 },
-      header: encodeHeader(fields, payload),
+      dcrc: crc32c(payload),
       payload,
       resolve,
       reject,
@@ -56,7 +62,7 @@ export function buildRecord(
   }
   const type = input.type === "write" ? RecordType.WRITE : input.type === "zero" ? RecordType.ZERO : RecordType.TRIM;
   const payload = input.type === "write" ? input.data : undefined;
-  const dcrc = input.type === "write" ? input.dataCrc : undefined;
-  const header = encodeHeader({ type, flags: 0, disk: disk.id, payloadBytes: payload?.length ?? 0, seq: input.seq, timeMs: input.timeMs, offset: input.offset, length }, payload, undefined, dcrc);
-  return { seq: input.seq, type, disk: disk.id, timeMs: input.timeMs, offset: input.offset, length, checkpoint: undefined, header, payload, resolve, reject };
+  // The payload's checksum is taken now, from the caller's buffer; the header is written at batch time (appender.ts).
+  const dcrc = payload === undefined || payload.length === 0 ? 0 : input.type === "write" ? (input.dataCrc ?? crc32c(payload)) : 0;
+  return { seq: input.seq, type, flags: 0, disk: disk.id, timeMs: input.timeMs, offset: input.offset, length, checkpoint: undefined, dcrc, payload, resolve, reject };
 }

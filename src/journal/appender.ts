@@ -14,7 +14,7 @@
  * A failed write fails the journal for good: after a failed synchronous write
  * the page cache can no longer be trusted to hold what we wrote (fsyncgate).
  */
-import { HEADER_BYTES, MAX_PAYLOAD_BYTES, type RecordType } from "./record.js";
+import { HEADER_BYTES, MAX_PAYLOAD_BYTES, type RecordType, writeHeader } from "./record.js";
 import { Segment } from "./segment.js";
 import { JournalClosedError, JournalError } from "./errors.js";
 
@@ -29,12 +29,14 @@ const SLAB_RECORD_BYTES = 64 * 1024;
 export interface PendingRecord {
   seq: number;
   type: RecordType;
+  flags: number;
   disk: number;
   timeMs: number;
   offset: number;
   length: number;
   checkpoint: { id: string; tag: string | undefined; consistent: boolean } | undefined;
-  header: Buffer;
+  /** The payload's crc32c (0 without one); the header is written from these fields at batch time. */
+  dcrc: number;
   payload: Buffer | undefined;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -120,37 +122,41 @@ export class Appender {
     }
     // The batch: queued records up to MAX_BATCH_BYTES (at least one), in this segment.
     let bytes = 0;
-    let small = 0;
+    let slabBytes = 0;
     let n = 0;
     for (const r of this.#queue) {
       const size = recordBytes(r);
       if (n > 0 && (bytes + size > MAX_BATCH_BYTES || seg.sizeBytes + bytes + size > rollBytes)) break;
-      if (size <= SLAB_RECORD_BYTES) small += size;
+      slabBytes += size <= SLAB_RECORD_BYTES ? size : HEADER_BYTES;
       bytes += size;
       n++;
     }
-    // Small records are copied into one slab: a writev of many small pieces
-    // cost more than the copy in our measurements. Large payloads go as they
-    // are. The slab grows (once) for groups that send many small writes at a time.
-    if (small > this.#slab.length) this.#slab = Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
+    // Every header, and small records whole, are written into one slab: a
+    // writev of many small pieces cost more than the copy in our measurements,
+    // and a Buffer per header cost more than writing it in place. Large
+    // payloads go as they are. The slab grows (once) for groups that send many
+    // small writes at a time.
+    if (slabBytes > this.#slab.length) this.#slab = Buffer.allocUnsafeSlow(Math.max(slabBytes, MAX_BATCH_BYTES));
+    const slab = this.#slab;
     const buffers: Buffer[] = [];
+    /** Where the slab's current run (not yet in `buffers`) starts. */
+    let runFrom = 0;
     let slabAt = 0;
     for (let i = 0; i < n; i++) {
       const r = this.#queue[i]!;
-      const size = recordBytes(r);
-      if (size <= SLAB_RECORD_BYTES) {
-        r.header.copy(this.#slab, slabAt);
-        if (r.payload) r.payload.copy(this.#slab, slabAt + HEADER_BYTES);
-        const last = buffers[buffers.length - 1];
-        if (last && last.buffer === this.#slab.buffer && last.byteOffset + last.length === this.#slab.byteOffset + slabAt) {
-          buffers[buffers.length - 1] = this.#slab.subarray(last.byteOffset - this.#slab.byteOffset, slabAt + size);
-        } else buffers.push(this.#slab.subarray(slabAt, slabAt + size));
-        slabAt += size;
+      const payloadBytes = r.payload ? r.payload.length : 0;
+      writeHeader(slab, slabAt, r, payloadBytes, r.dcrc);
+      slabAt += HEADER_BYTES;
+      if (payloadBytes === 0) continue;
+      if (HEADER_BYTES + payloadBytes <= SLAB_RECORD_BYTES) {
+        r.payload!.copy(slab, slabAt);
+        slabAt += payloadBytes;
       } else {
-        buffers.push(r.header);
-        if (r.payload && r.payload.length > 0) buffers.push(r.payload);
+        buffers.push(slab.subarray(runFrom, slabAt), r.payload!);
+        runFrom = slabAt;
       }
     }
+    if (slabAt > runFrom) buffers.push(slab.subarray(runFrom, slabAt));
     const batch = this.#queue.length === n ? this.#queue : this.#queue.slice(0, n);
     this.#queue = this.#queue.length === n ? [] : this.#queue.slice(n);
     const pos = seg.sizeBytes;

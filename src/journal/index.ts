@@ -5,6 +5,7 @@
  * recovery site" and "Point-in-time views and overlays".
  */
 export { Journal, type SegmentInfo } from "./journal.js";
+export { JournalFollower } from "./follower.js";
 export type { JournalOpenOptions } from "./journal-open.js";
 export type { AppendInput } from "./append-input.js";
 export { PitView } from "./pit-view.js";

@@ -48,17 +48,26 @@ const TWO32 = 2 ** 32;
 /** `dcrc`: the payload's crc32c when the caller knows it already (a trusted value: it hashed these bytes). */
 export function encodeHeader(h: Omit<RecordHeader, "dcrc">, payload: Buffer | undefined, into?: Buffer, dcrc?: number): Buffer {
   const b = into ?? Buffer.allocUnsafe(HEADER_BYTES);
-  b.writeUInt32LE(payload && payload.length > 0 ? (dcrc ?? crc32c(payload)) : 0, 4);
-  b[8] = h.type;
-  b[9] = h.flags;
-  b.writeUInt16LE(h.disk, 10);
-  b.writeUInt32LE(h.payloadBytes, 12);
-  writeU64(b, 16, h.seq);
-  b.writeDoubleLE(h.timeMs, 24);
-  writeU64(b, 32, h.offset);
-  writeU64(b, 40, h.length);
-  b.writeUInt32LE(crc32cSmall(b, 4, HEADER_BYTES), 0);
+  writeHeader(b, 0, h, h.payloadBytes, payload && payload.length > 0 ? (dcrc ?? crc32c(payload)) : 0);
   return b;
+}
+
+/**
+ * Writes a header at `b[at]` with a known payload checksum. The append path
+ * uses this to put headers straight into its batch buffer: a Buffer per
+ * record, then a copy of it, was a measurable part of a 4 KiB append's CPU.
+ */
+export function writeHeader(b: Buffer, at: number, h: Omit<RecordHeader, "dcrc" | "payloadBytes">, payloadBytes: number, dcrc: number): void {
+  b.writeUInt32LE(dcrc, at + 4);
+  b[at + 8] = h.type;
+  b[at + 9] = h.flags;
+  b.writeUInt16LE(h.disk, at + 10);
+  b.writeUInt32LE(payloadBytes, at + 12);
+  writeU64(b, at + 16, h.seq);
+  b.writeDoubleLE(h.timeMs, at + 24);
+  writeU64(b, at + 32, h.offset);
+  writeU64(b, at + 40, h.length);
+  b.writeUInt32LE(crc32cSmall(b, at + 4, at + HEADER_BYTES), at);
 }
 
 /** Decodes a header, or returns why it is not one (a bad checksum, an unknown type). */

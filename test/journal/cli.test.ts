@@ -100,4 +100,52 @@ describe("lifeline journal", () => {
       server.kill("SIGTERM");
     }
   });
+  it("serve sees records and checkpoints appended after it started", async () => {
+    requireTool("nbdcopy");
+    const live = path.join(root, "live");
+    const liveModel = new DiskModel(new Map([["vm/a", SIZE]]));
+    const w = await Journal.create(live, { disks: [{ name: "vm/a", sizeBytes: SIZE }] });
+    const append = async (from: number, to: number) => {
+      for (let seq = from; seq <= to; seq++) {
+        if (seq % 10 === 0) {
+          await w.append({ type: "checkpoint", seq, timeMs: Date.now(), id: `live${seq / 10}` });
+          liveModel.ops.push({ seq, kind: "checkpoint" });
+          continue;
+        }
+        const data = pattern(4096 + seq * 13, seq);
+        const offset = (seq * 65_537) % (SIZE - data.length);
+        await w.append({ type: "write", seq, timeMs: Date.now(), disk: "vm/a", offset, data });
+        liveModel.ops.push({ seq, kind: "write", disk: "vm/a", offset, data });
+      }
+    };
+    await append(1, 10);
+    const server = spawn(process.execPath, [driver, "--run", "journal", "serve", live, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let text = "";
+        server.stdout.on("data", (c: Buffer) => {
+          text += c.toString();
+          const m = /nbd:\/\/([\d.]+):(\d+)\//.exec(text);
+          if (m) resolve(`nbd://${m[1]}:${m[2]}`);
+        });
+        server.on("exit", (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      const copy = path.join(root, "copy-live.raw");
+      await run("nbdcopy", [`${url}/vm/a@live1`, copy]);
+      assert.ok(fs.readFileSync(copy).equals(liveModel.image("vm/a", 10)));
+      // The writer goes on while the server runs: new seqs and checkpoints open, old ones still do.
+      await append(11, 25);
+      await run("nbdcopy", [`${url}/vm/a@live2`, copy]);
+      assert.ok(fs.readFileSync(copy).equals(liveModel.image("vm/a", 20)));
+      await run("nbdcopy", [`${url}/vm/a@25`, copy]);
+      assert.ok(fs.readFileSync(copy).equals(liveModel.image("vm/a", 25)));
+      await run("nbdcopy", [`${url}/vm/a`, copy]);
+      assert.ok(fs.readFileSync(copy).equals(liveModel.image("vm/a", 25)), "a bare disk name is the newest seq");
+      await run("nbdcopy", [`${url}/vm/a@live1`, copy]);
+      assert.ok(fs.readFileSync(copy).equals(liveModel.image("vm/a", 10)));
+    } finally {
+      server.kill("SIGTERM");
+      await w.close();
+    }
+  });
 });
