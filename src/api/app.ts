@@ -9,7 +9,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Site } from "../site/index.js";
 import { installAuth } from "./auth.js";
-import { installErrorHandling } from "./errors.js";
+import { frameworkErrors, installErrorHandling } from "./errors.js";
 import { makeRegistry } from "./metrics.js";
 import { groupRoutes } from "./routes/groups.js";
 import { liveRoutes } from "./routes/live.js";
@@ -23,8 +23,8 @@ export interface AppOptions {
 
 export async function buildApp(site: Site, options: AppOptions = {}): Promise<FastifyInstance> {
   const app: FastifyInstance = options.logger
-    ? Fastify({ loggerInstance: options.logger, bodyLimit: 1 << 20 })
-    : Fastify({ logger: false, bodyLimit: 1 << 20 });
+    ? Fastify({ loggerInstance: options.logger, bodyLimit: 1 << 20, frameworkErrors })
+    : Fastify({ logger: false, bodyLimit: 1 << 20, frameworkErrors });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);

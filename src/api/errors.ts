@@ -26,6 +26,17 @@ export function sendError(reply: FastifyReply, status: number, body: ErrorBody["
   return reply.code(status).type("application/json").send({ error: body });
 }
 
+/**
+ * Fastify's `frameworkErrors` option: what its router refuses before any hook
+ * or handler runs (a path that does not percent-decode, a path parameter longer
+ * than fastify's limit) gets the same body as every other error.
+ */
+export function frameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = typeof err.statusCode === "number" ? err.statusCode : 500;
+  if (status >= 500) void sendError(reply, 500, { code: "internal", message: "internal error; see the site daemon's log" });
+  else void sendError(reply, status, { code: err.code.toLowerCase(), message: err.message });
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {

@@ -9,17 +9,26 @@ import Fastify from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { LifelineError, PRIORITIES, UnprocessableError } from "../manager/index.js";
-import { acceptPairing, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, becomeRecoverySite, quiesceForMove, unquiesce, runHere, type RecoveryRequest, type Site } from "../site/index.js";
-import { installErrorHandling } from "./errors.js";
+import { acceptPairing, fingerprintOf, siteCard, updatePeerEndpoints, dropGroup, groupStatus, listCheckpoints, receiveGroup, becomeRecoverySite, quiesceForMove, unquiesce, runHere, type RecoveryRequest, type Site } from "../site/index.js";
+import { frameworkErrors, installErrorHandling } from "./errors.js";
 import { CheckpointQuery, ComputeBody, Name, Notes, Point, ReportsQuery, TaskParams, TasksQuery, TestResult, VmComputeBody, VmDisk } from "./schemas.js";
+
+const Url = z.string().refine((s) => URL.canParse(s), "not a URL");
+const Certificate = z.string().refine((pem) => {
+  try {
+    return fingerprintOf(pem).length > 0;
+  } catch {
+    return false;
+  }
+}, "not a PEM certificate");
 
 const Card = z.object({
   site: Name,
-  apiUrl: z.string(),
-  peerUrl: z.string(),
+  apiUrl: Url,
+  peerUrl: Url,
   replicationHost: z.string(),
   replicationPort: z.number().int(),
-  certPem: z.string(),
+  certPem: Certificate,
 });
 
 const Definition = z.object({
@@ -63,6 +72,7 @@ export async function buildPeerApp(site: Site) {
   const app = Fastify({
     logger: false,
     bodyLimit: 1 << 20,
+    frameworkErrors,
     https: { key: ctx.identity.keyPem, cert: ctx.identity.certPem, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3" },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);

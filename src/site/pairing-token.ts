@@ -31,5 +31,7 @@ export function decodePairingToken(text: string): PairingToken {
   }
   const o = v as Record<string, unknown>;
   if (o.v !== 1 || typeof o.s !== "string" || typeof o.u !== "string" || typeof o.f !== "string" || typeof o.k !== "string") throw bad();
+  // The site-to-site API is HTTPS: any other URL could only fail later, and less clearly.
+  if (!URL.canParse(o.u) || new URL(o.u).protocol !== "https:") throw bad();
   return { site: o.s, peerUrl: o.u, fingerprint: o.f, secret: o.k };
 }
