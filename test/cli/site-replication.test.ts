@@ -54,7 +54,7 @@ describe("site-replication", () => {
     qemuIo("write -P 0x22 0 1M");
     const list = JSON.parse(await ok(["checkpoints", "erp", "--tag", "t1", "--json", "--dir", dirA]));
     assert.equal(list.length, 1);
-    assert.deepEqual(Object.keys(list[0]).sort(), ["consistent", "id", "seq", "tag", "time"]);
+    assert.deepEqual(Object.keys(list[0]).sort(), ["consistent", "id", "seq", "tag", "tags", "time"]);
     assert.equal(list[0].id, checkpoints.t1);
     assert.equal(list[0].consistent, true);
   });
