@@ -52,6 +52,7 @@ function report(s: TortureSummary): void {
       ["disk images judged", String(s.imagesJudged)],
       ["production checks after crashes", String(s.productionChecks)],
       ["storage-full alerts (journal-full faults that bit)", String(s.storageFullAlerts)],
+      ["failover tests stopped by the journal limit", String(s.testsStoppedByLimit)],
       ["fio runs verified / excused (killed)", `${s.fio.verified} / ${s.fio.excused}`],
       ["largest RPO seen", `${(s.largestRpoMs / 1000).toFixed(1)} s`],
       ["convergence median / p90 / longest", `${p(0.5).toFixed(1)} / ${p(0.9).toFixed(1)} / ${(s.longestConvergenceMs / 1000).toFixed(1)} s`],

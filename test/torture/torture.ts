@@ -58,6 +58,8 @@ export interface TortureSummary {
   pointsExpired: number;
   productionChecks: number;
   storageFullAlerts: number;
+  /** Failover tests the journal at its limit stopped (it takes their pin back: a test never holds replication back). */
+  testsStoppedByLimit: number;
   largestRpoMs: number;
   longestConvergenceMs: number;
   convergenceMs: number[];
@@ -293,6 +295,7 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
     pointsExpired: 0,
     productionChecks: 0,
     storageFullAlerts: 0,
+    testsStoppedByLimit: 0,
     largestRpoMs: 0,
     longestConvergenceMs: 0,
     convergenceMs: [],
