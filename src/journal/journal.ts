@@ -449,9 +449,13 @@ export class Journal {
     return segs[lo]!;
   }
 
+  /** The oldest seq a view can open now: while a promotion runs, the replica is on its way to promotingToSeq and nothing older can be shown. */
+  get oldestViewableSeq(): number {
+    return Math.max(this.#state.appliedThroughSeq, this.#state.promotingToSeq ?? 0);
+  }
+
   #checkViewable(seq: number): void {
-    // While a promotion runs, the replica is on its way to promotingToSeq: nothing older can be shown.
-    const oldest = Math.max(this.#state.appliedThroughSeq, this.#state.promotingToSeq ?? 0);
+    const oldest = this.oldestViewableSeq;
     if (!Number.isSafeInteger(seq) || seq < oldest || seq > this.#lastSeq) {
       throw new PointNotFoundError(`seq ${seq} is not in the journal, which holds ${oldest} to ${this.#lastSeq}`, {
         hint: "pick a seq or checkpoint inside the history window (see `lifeline journal inspect`)",

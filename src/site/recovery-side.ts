@@ -124,7 +124,8 @@ export class RecoverySide {
     if (!j) return [];
     return j.checkpoints
       .list({ ...(filter.sinceMs !== undefined ? { fromMs: filter.sinceMs } : {}), ...(filter.tag !== undefined ? { tag: filter.tag } : {}) })
-      .filter((c) => c.seq <= j.durableSeq)
+      // Only points a view can open: not those a running promotion is taking (they go from the list when it ends).
+      .filter((c) => c.seq <= j.durableSeq && c.seq >= j.oldestViewableSeq)
       .map((c) => ({ id: c.id, seq: c.seq, time: c.timeMs, tag: c.tag ?? null, consistent: c.consistent }));
   }
 
