@@ -45,7 +45,6 @@ export class PairBandwidth {
   /** Each group's last finish tag. */
   readonly #finish = new Map<string, number>();
   #timer: object | undefined;
-  readonly #granted = new Map<string, number>();
 
   constructor(rateBytesPerSec?: number, clock: BandwidthClock = realClock) {
     this.#clock = clock;
@@ -54,11 +53,6 @@ export class PairBandwidth {
 
   get rateBytesPerSec(): number | undefined {
     return this.#bucket.rateBytesPerSec;
-  }
-
-  /** Bytes let through per group since the pair was made. */
-  get granted(): ReadonlyMap<string, number> {
-    return this.#granted;
   }
 
   /** undefined or 0: unlimited (everything waiting goes at once). */
@@ -74,7 +68,6 @@ export class PairBandwidth {
   acquire(group: string, bytes: number, weight: number): Promise<void> | undefined {
     const start = Math.max(this.#virtual, this.#finish.get(group) ?? 0);
     this.#finish.set(group, start + bytes / Math.max(weight, 1e-9));
-    this.#granted.set(group, (this.#granted.get(group) ?? 0) + bytes);
     if (this.#bucket.rateBytesPerSec === undefined || (this.#queue.length === 0 && this.#bucket.peek() >= 0)) {
       this.#bucket.take(bytes);
       this.#virtual = start;

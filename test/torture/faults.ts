@@ -7,7 +7,7 @@
 import { RawClient } from "../nbd/client.js";
 import type { CheckpointView } from "./sites.js";
 import type { TortureRun } from "./torture.js";
-import { TortureFailure } from "./torture.js";
+import { pointTaken, TortureFailure } from "./torture.js";
 import { sleep } from "./writer.js";
 
 export const FAULT_KINDS = [
@@ -133,7 +133,7 @@ async function startAtPoint(run: TortureRun, op: "test" | "failover"): Promise<C
     await run.recover(op, { point: cp.id });
     return cp;
   } catch (err) {
-    if (!/point_not_found|no consistent checkpoint|not in the journal/.test((err as Error).message)) throw err;
+    if (!pointTaken(err)) throw err;
     const newest = (await run.points()).at(-1)!;
     if (newest.seq <= cp.seq) throw err;
     await run.recover(op, { point: newest.id });

@@ -220,7 +220,7 @@ export class TortureRun {
         images = await this.restore(cp);
       } catch (err) {
         // History may take the point from the old end while it is restored (the journal at its limit).
-        if (/point_not_found|no consistent checkpoint|not in the journal/.test((err as Error).message) && (await this.points()).every((c) => c.seq > cp.seq)) {
+        if (pointTaken(err) && (await this.points()).every((c) => c.seq > cp.seq)) {
           this.summary.pointsExpired++;
           continue;
         }
@@ -400,6 +400,11 @@ function nbdOf(site: TortureSites["a"]): NbdEndpoint | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The recovery site refused a point because history no longer holds it (the journal at its limit took it). */
+export function pointTaken(err: unknown): boolean {
+  return /point_not_found|no consistent checkpoint|not in the journal/.test((err as Error).message);
 }
 
 function describe(cp: CheckpointView): string {
