@@ -220,6 +220,8 @@ interface SenderStatusLite {
   rawBytes: number;
   wireBytes: number;
   ackedBytes: number;
+  batches: number;
+  records: number;
 }
 
 async function status(p: Pair): Promise<{ cpu: number; group: GroupStatusLite; sender: SenderStatusLite; recvCpu: number }> {
@@ -306,7 +308,7 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
     const profileDir = str("profile", "") === "" ? "" : path.resolve(str("profile", ""));
     if (profileDir !== "") fs.mkdirSync(profileDir, { recursive: true });
     for (const job of JOBS.filter((j) => jobs.some((k) => j.name.startsWith(k)))) {
-      const r: { off: FioResult[]; on: FioResult[]; cpuPerGiB: number[]; recvCpuPerGiB: number[]; offCpuPerGiB: number[]; catchUpMs: number[] } = { off: [], on: [], cpuPerGiB: [], recvCpuPerGiB: [], offCpuPerGiB: [], catchUpMs: [] };
+      const r: { off: FioResult[]; on: FioResult[]; cpuPerGiB: number[]; recvCpuPerGiB: number[]; offCpuPerGiB: number[]; catchUpMs: number[]; recordsPerBatch: number[]; stateAfter: string[] } = { off: [], on: [], cpuPerGiB: [], recvCpuPerGiB: [], offCpuPerGiB: [], catchUpMs: [], recordsPerBatch: [], stateAfter: [] };
       const fioArgs = [...job.args, `--size=${sizeMiB}M`, "--time_based", `--runtime=${seconds}`];
       for (let i = 0; i < rounds; i++) {
         const o0 = await status(off);
@@ -319,6 +321,8 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
         const profile = profileDir !== "" && i === 0;
         if (profile) await Promise.all([on.prot.ask("profile-start"), on.recv!.ask("profile-start")]);
         const fn = await fio(on.uri, fioArgs);
+        // Whether the stream kept up during the run, or overflowed into a bitmap sync.
+        r.stateAfter.push((await status(on)).group.state.kind);
         r.catchUpMs.push(await caughtUp(on));
         const s1 = await status(on);
         if (profile) {
@@ -329,13 +333,14 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
         const gib = (s1.sender.ackedBytes - s0.sender.ackedBytes) / GiB;
         r.cpuPerGiB.push((s1.cpu - s0.cpu) / gib);
         r.recvCpuPerGiB.push((s1.recvCpu - s0.recvCpu) / gib);
+        r.recordsPerBatch.push((s1.sender.records - s0.sender.records) / Math.max(1, s1.sender.batches - s0.sender.batches));
       }
       const ratios = r.on.map((x, i) => x[job.metric] / r.off[i]![job.metric]);
       const m = median(ratios);
       out[job.name] = { ...r, ratios, medianRatio: m, target: job.target };
       const unit = job.metric === "iops" ? "IOPS" : "MB/s";
       rows.push([`${job.name}: off`, median(r.off.map((x) => x[job.metric])), unit, ""]);
-      rows.push([`${job.name}: replicating`, median(r.on.map((x) => x[job.metric])), unit, `catch-up after the run ${median(r.catchUpMs)} ms`]);
+      rows.push([`${job.name}: replicating`, median(r.on.map((x) => x[job.metric])), unit, `catch-up after the run ${median(r.catchUpMs)} ms; state at the end: ${r.stateAfter.join(", ")}; ${median(r.recordsPerBatch).toFixed(1)} records a batch`]);
       rows.push([`${job.name}: ratio`, m, "x", `target >= ${job.target}`]);
       rows.push([`${job.name}: CPU protected side`, median(r.cpuPerGiB), "s/GiB", `off: ${median(r.offCpuPerGiB).toFixed(2)} s/GiB`]);
       rows.push([`${job.name}: CPU recovery side`, median(r.recvCpuPerGiB), "s/GiB", ""]);

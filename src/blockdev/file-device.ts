@@ -45,11 +45,17 @@ const MAX_PARALLEL_WRITES = 4;
  * at queue depth 1 the two thread-pool hops are most of its latency. Buffered
  * writes cannot be asked not to block (RWF_NOWAIT is not supported for them on
  * ext4), and one throttled by dirty-page writeback would stall every client;
- * so one that takes longer than INLINE_WRITE_SLOW_MS turns inline writes off
- * for INLINE_WRITE_BACKOFF_MS.
+ * so INLINE_WRITE_SLOW_STREAK writes that each take longer than
+ * INLINE_WRITE_SLOW_MS, each within INLINE_WRITE_SLOW_GAP_MS of the last,
+ * turn inline writes off for INLINE_WRITE_BACKOFF_MS. One slow write is not
+ * enough: on a busy machine the event loop is often descheduled in the middle
+ * of a 3 µs write, and turning inline writes off for that sent every write
+ * through the pool (replicating, 4 KiB writes cost twice the CPU).
  */
 const INLINE_WRITE_MAX_BYTES = 64 * 1024;
 const INLINE_WRITE_SLOW_MS = 2;
+const INLINE_WRITE_SLOW_STREAK = 3;
+const INLINE_WRITE_SLOW_GAP_MS = 50;
 const INLINE_WRITE_BACKOFF_MS = 5_000;
 
 export class FileDevice implements BlockDevice {
@@ -69,6 +75,8 @@ export class FileDevice implements BlockDevice {
   #writeQueueHead = 0;
   /** When inline writes are allowed again after a slow one (performance.now() time). */
   #inlineWritesFrom = 0;
+  #slowWrites = 0;
+  #lastSlowWriteAt = 0;
   #closed = false;
 
   private constructor(path: string, fd: number, size: number, readOnly: boolean, isBlockDevice: boolean) {
@@ -169,7 +177,14 @@ export class FileDevice implements BlockDevice {
       done += fs.writeSync(this.#fd, data, done, data.length - done, offset + done);
     }
     const tookMs = performance.now() - started;
-    if (tookMs > INLINE_WRITE_SLOW_MS) this.#inlineWritesFrom = performance.now() + INLINE_WRITE_BACKOFF_MS;
+    if (tookMs <= INLINE_WRITE_SLOW_MS) return;
+    const now = performance.now();
+    this.#slowWrites = now - this.#lastSlowWriteAt <= INLINE_WRITE_SLOW_GAP_MS ? this.#slowWrites + 1 : 1;
+    this.#lastSlowWriteAt = now;
+    if (this.#slowWrites >= INLINE_WRITE_SLOW_STREAK) {
+      this.#slowWrites = 0;
+      this.#inlineWritesFrom = now + INLINE_WRITE_BACKOFF_MS;
+    }
   }
 
   #canStartWrite(bytes: number): boolean {

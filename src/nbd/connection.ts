@@ -71,6 +71,8 @@ export class Connection {
   #inflight = 0;
   #inflightBytes = 0;
   #paused = false;
+  /** Replies are gathered until the loop's check phase: one writev for all that completed in one turn. */
+  #corked = false;
   /** Who waits for the last request in flight to finish (drain and close may both). */
   #idle: Array<() => void> = [];
   readonly closed: Promise<void>;
@@ -242,14 +244,21 @@ export class Connection {
       sent?.();
       return;
     }
-    if (buffers.length === 1) this.#socket.write(buffers[0]!, sent && (() => sent()));
-    else {
+    // A write per reply was a system call per request: at 32 deep, 4 KiB
+    // writes that completed together went out one by one.
+    if (!this.#corked) {
+      this.#corked = true;
       this.#socket.cork();
-      for (let i = 0; i < buffers.length; i++) this.#socket.write(buffers[i]!, i === buffers.length - 1 && sent ? () => sent() : undefined);
-      this.#socket.uncork();
+      setImmediate(this.#uncork);
     }
+    for (let i = 0; i < buffers.length; i++) this.#socket.write(buffers[i]!, i === buffers.length - 1 && sent ? () => sent() : undefined);
     if (this.#socket.writableLength >= this.#limits.maxQueuedReplyBytes) this.#pause();
   }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   #pause(): void {
     this.#requests.pause();

@@ -54,6 +54,9 @@ export interface SenderStatus {
   rawBytes: number;
   wireBytes: number;
   compressionRatio: number;
+  /** Batches sent, and the records in them: records per batch is what each frame's fixed cost is spread over. */
+  batches: number;
+  records: number;
   /** Recent throughput of acknowledged bytes. */
   throughputBytesPerSec: number;
   inFlightBytes: number;

@@ -21,6 +21,7 @@ import type { DiskSpec, StreamRecord } from "./frames.js";
 import { type GroupInput, type GroupState, formatBytes, formatDuration, nextState } from "./group-state.js";
 import { ENTRY_OVERHEAD_BYTES, OutgoingStream, type StreamEntry } from "./outgoing-stream.js";
 import { type Held, RangeLock } from "./range-lock.js";
+import { RecordSlabs } from "./record-slabs.js";
 import { SplitterDevice } from "./splitter-device.js";
 
 export interface ProtectedGroupOptions {
@@ -70,6 +71,8 @@ export class ProtectedGroup {
   readonly #devices = new Map<string, SplitterDevice>();
   readonly #sync: BlockSync;
   readonly #al: ActivityLog | undefined;
+  /** The stream's copies of written data. */
+  readonly #slabs = new RecordSlabs();
   #state: GroupState;
   #timer: NodeJS.Timeout | undefined;
   #coolTimer: NodeJS.Timeout | undefined;
@@ -198,7 +201,7 @@ export class ProtectedGroup {
     const timeMs = Date.now();
     const record: StreamRecord =
       kind === "write"
-        ? { type: "write", seq, timeMs, disk: disk.index, offset, data: Buffer.from(data!) }
+        ? { type: "write", seq, timeMs, disk: disk.index, offset, data: this.#slabs.copy(data!, seq) }
         : { type: kind, seq, timeMs, disk: disk.index, offset, length };
     this.#al?.note(disk.index, offset, length, seq);
     if (!alWait) {
@@ -254,11 +257,13 @@ export class ProtectedGroup {
         this.#overflow(why);
       } else {
         s.ack(durableSeq);
+        this.#slabs.release(durableSeq);
         this.#checkConsistent();
         return durableSeq + 1;
       }
     }
     s.reset(durableSeq);
+    this.#slabs.reset();
     const dirty = this.dirtyBytes;
     const reason = this.#state.kind === "tracking" ? this.#state.reason : "";
     this.#transition({ type: "resume", dirtyBytes: dirty, reason, nowMs: Date.now() });
@@ -269,7 +274,10 @@ export class ProtectedGroup {
 
   /** The recovery site holds everything through `seq` durably. */
   ack(seq: number): void {
-    if (seq > this.stream.ackedSeq) this.stream.ack(Math.min(seq, this.stream.nextSeq - 1));
+    if (seq > this.stream.ackedSeq) {
+      this.stream.ack(Math.min(seq, this.stream.nextSeq - 1));
+      this.#slabs.release(this.stream.ackedSeq);
+    }
     this.#checkConsistent();
   }
 
@@ -361,6 +369,8 @@ export class ProtectedGroup {
       message: `dropped ${dropped.length} queued records (${formatBytes(bytes)}) into the dirty bitmap because ${reason}`,
     });
     this.#transition({ type: "overflow", reason, nowMs: Date.now() });
+    // The sender hung up on the overflow event: nothing still being sent refers to the slabs.
+    this.#slabs.reset();
   }
 
   #transition(input: GroupInput): void {

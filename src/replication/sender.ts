@@ -28,6 +28,14 @@ export interface SenderOptions {
   windowBytes?: number;
   /** Records per frame, by payload bytes; default 1 MiB. */
   batchBytes?: number;
+  /**
+   * How long a small batch may wait for more records while an earlier one is
+   * still unacknowledged; default 2 ms. A batch has a fixed cost at both ends
+   * (a frame, a TLS record, a journal write, an ACK): sent as they came, 4 KiB
+   * random writes went out 4.5 to a batch and replication cost 3x the CPU of
+   * the writes themselves. An idle link sends at once.
+   */
+  lingerMs?: number;
   compress?: boolean;
   bandwidthLimitBytesPerSec?: number;
   /** The site pair's limit, shared with the other groups to the same site, and this group's weight in it (its priority). */
@@ -55,7 +63,7 @@ export class Sender {
   /** Sent batches not yet acknowledged: [last seq, payload bytes]. */
   #inFlight: [number, number][] = [];
   #inFlightBytes = 0;
-  #stats = { ackedBytes: 0, rawBytes: 0, wireBytes: 0, reconnects: 0 };
+  #stats = { ackedBytes: 0, rawBytes: 0, wireBytes: 0, reconnects: 0, batches: 0, records: 0 };
   #incompressible = 0;
   readonly #unsubscribe: (() => void)[] = [];
   #skipCompression = 0;
@@ -112,6 +120,8 @@ export class Sender {
       rawBytes: this.#stats.rawBytes,
       wireBytes: this.#stats.wireBytes,
       compressionRatio: this.#stats.wireBytes > 0 ? this.#stats.rawBytes / this.#stats.wireBytes : 1,
+      batches: this.#stats.batches,
+      records: this.#stats.records,
       throughputBytesPerSec: this.#throughput.rate(),
       inFlightBytes: this.#inFlightBytes,
       windowBytes: this.#o.windowBytes ?? 64 * 1024 * 1024,
@@ -211,6 +221,8 @@ export class Sender {
     this.#setState({ kind: "connected", peer: `${this.#o.peer.host}:${this.#o.peer.port}`, sinceMs: Date.now() }, `connected; the recovery site holds seq ${hello.durableSeq}`);
     const window = this.#o.windowBytes ?? 64 * 1024 * 1024;
     const batchBytes = this.#o.batchBytes ?? 1024 * 1024;
+    const lingerMs = this.#o.lingerMs ?? 2;
+    let lingerFrom: number | undefined;
     while (!link.isClosed) {
       const records: StreamRecord[] = [];
       let bytes = 0;
@@ -224,6 +236,16 @@ export class Sender {
         await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), link.closed]);
         continue;
       }
+      if (bytes < batchBytes && this.#inFlightBytes > 0 && this.#inFlightBytes + bytes < window) {
+        const now = performance.now();
+        lingerFrom ??= now;
+        if (now - lingerFrom < lingerMs) {
+          next -= records.length;
+          await Promise.race([new Promise<void>((resolve) => setTimeout(resolve, lingerMs - (now - lingerFrom!))), link.closed]);
+          continue;
+        }
+      }
+      lingerFrom = undefined;
       // A sample of the batch is tried first: most batches that lz4 cannot shrink are never given to it whole.
       const compress = this.#o.compress !== false && this.#skipCompression === 0 && compressionLikely(records);
       if (this.#skipCompression > 0) this.#skipCompression--;
@@ -251,6 +273,8 @@ export class Sender {
         sent = link.sendPieces(enc.pieces);
       }
       this.#stats.wireBytes += wireBytes;
+      this.#stats.batches++;
+      this.#stats.records += records.length;
       if (!sent) await link.drained();
       // Let the NBD server's requests in between batches: the hot path comes first.
       else await new Promise<void>((resolve) => setImmediate(resolve));
