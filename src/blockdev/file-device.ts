@@ -32,12 +32,13 @@ const ZERO_CHUNK_BYTES = 1 << 20;
 const INLINE_READ_MAX_BYTES = 128 * 1024;
 
 /**
- * Writes to one file in flight at once, counted in bytes. A buffered write holds
- * the inode's lock while it copies; big writes from several pool threads spin
- * on it (four 1 MiB writes at once took 2.5x the CPU of one at a time). Small
- * writes are short enough to overlap well, so they may run four at a time.
+ * Writes to one file in flight at once: four, up to 4 MiB in all. A stop ago,
+ * on this kind of machine, four 1 MiB buffered writes at once took 2.5x the
+ * CPU of one at a time (they spun on the inode's lock), so big writes ran one
+ * at a time; measured again here, four at once gave 1 MiB sequential writes
+ * 0.83x nbdkit's throughput against 0.73x, and the same CPU per GiB.
  */
-const MAX_PARALLEL_WRITE_BYTES = 256 * 1024;
+const MAX_PARALLEL_WRITE_BYTES = 4 * 1024 * 1024;
 const MAX_PARALLEL_WRITES = 4;
 
 /**

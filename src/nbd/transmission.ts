@@ -144,13 +144,46 @@ export class Transmission {
       writeSimpleReply(reply, 0, req.cookieHi, req.cookieLo, 0);
       return this.#sendPooled(reply, SIMPLE_REPLY_BYTES + length);
     }
-    if (length >= SPARSE_READ_MIN_BYTES && !(req.flags & CF.DF)) {
-      const extents = await this.#device.extents(offset, length);
-      if (extents.length > 1 || extents[0]?.hole) return this.#sparseRead(req, extents);
-    }
+    if (length >= SPARSE_READ_MIN_BYTES && !(req.flags & CF.DF)) return this.#sparseRead(req);
     const reply = await this.#readReply(OFFSET_DATA_HEADER_BYTES, offset, length);
     writeOffsetDataHeader(reply, 0, REPLY_FLAG_DONE, req.cookieHi, req.cookieLo, offset, length);
     this.#sendPooled(reply, OFFSET_DATA_HEADER_BYTES + length);
+  }
+
+  /**
+   * A structured read as a run of data and hole chunks: holes cost 32 bytes,
+   * not their length. The allocation is asked beside the read, not before it:
+   * one after the other, a 1 MiB read waited for three trips to the thread
+   * pool instead of one (sequential reads ran at 0.74x nbdkit's).
+   */
+  async #sparseRead(req: NbdRequest): Promise<void> {
+    const { offset, length } = req;
+    const pooled = this.#sink.pool.acquire(OFFSET_DATA_HEADER_BYTES + length);
+    const [extents, read] = await Promise.allSettled([this.#device.extents(offset, length), this.#readInto(pooled, OFFSET_DATA_HEADER_BYTES, offset, length)]);
+    if (extents.status === "rejected" || read.status === "rejected") {
+      this.#sink.pool.release(pooled);
+      throw read.status === "rejected" ? read.reason : (extents as PromiseRejectedResult).reason;
+    }
+    const parts = extents.value;
+    if (parts.length <= 1 && !parts[0]?.hole) {
+      writeOffsetDataHeader(pooled, 0, REPLY_FLAG_DONE, req.cookieHi, req.cookieLo, offset, length);
+      return this.#sendPooled(pooled, OFFSET_DATA_HEADER_BYTES + length);
+    }
+    const chunks: Buffer[] = [];
+    let at = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const e = parts[i]!;
+      const flags = i === parts.length - 1 ? REPLY_FLAG_DONE : 0;
+      if (e.hole) chunks.push(offsetHoleChunk(flags, req.cookieHi, req.cookieLo, offset + at, e.length));
+      else {
+        const header = Buffer.allocUnsafe(OFFSET_DATA_HEADER_BYTES);
+        writeOffsetDataHeader(header, 0, flags, req.cookieHi, req.cookieLo, offset + at, e.length);
+        const from = OFFSET_DATA_HEADER_BYTES + at;
+        chunks.push(header, pooled.subarray(from, from + e.length));
+      }
+      at += e.length;
+    }
+    this.#sink.send(chunks, () => this.#sink.pool.release(pooled));
   }
 
   /** A pool buffer with `headerBytes` of room for the reply's header, then the data read. */
@@ -169,26 +202,6 @@ export class Transmission {
   #sendPooled(pooled: Buffer, length: number): void {
     const reply = pooled.length === length ? pooled : pooled.subarray(0, length);
     this.#sink.send([reply], () => this.#sink.pool.release(pooled));
-  }
-
-  /** A structured read as a run of data and hole chunks: holes cost 32 bytes, not their length. */
-  async #sparseRead(req: NbdRequest, extents: ReadonlyArray<{ length: number; hole: boolean }>): Promise<void> {
-    const chunks: Buffer[] = [];
-    let at = req.offset;
-    for (let i = 0; i < extents.length; i++) {
-      const e = extents[i]!;
-      const flags = i === extents.length - 1 ? REPLY_FLAG_DONE : 0;
-      if (e.hole) {
-        chunks.push(offsetHoleChunk(flags, req.cookieHi, req.cookieLo, at, e.length));
-      } else {
-        const chunk = Buffer.allocUnsafe(OFFSET_DATA_HEADER_BYTES + e.length);
-        await this.#readInto(chunk, OFFSET_DATA_HEADER_BYTES, at, e.length);
-        writeOffsetDataHeader(chunk, 0, flags, req.cookieHi, req.cookieLo, at, e.length);
-        chunks.push(chunk);
-      }
-      at += e.length;
-    }
-    this.#sink.send(chunks);
   }
 
   async #readInto(buffer: Buffer, bufferOffset: number, offset: number, length: number): Promise<void> {
