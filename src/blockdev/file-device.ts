@@ -51,13 +51,16 @@ const MAX_PARALLEL_WRITES = 4;
  * turn inline writes off for INLINE_WRITE_BACKOFF_MS. One slow write is not
  * enough: on a busy machine the event loop is often descheduled in the middle
  * of a 3 µs write, and turning inline writes off for that sent every write
- * through the pool (replicating, 4 KiB writes cost twice the CPU).
+ * through the pool (replicating, 4 KiB writes cost twice the CPU). The
+ * backoff is short for the same reason: after a passing stall of the disk,
+ * 5 s of pool writes halved a 5 s replicating run; throttled for good, inline
+ * writes cost at most three slow ones a second.
  */
 const INLINE_WRITE_MAX_BYTES = 64 * 1024;
 const INLINE_WRITE_SLOW_MS = 2;
 const INLINE_WRITE_SLOW_STREAK = 3;
 const INLINE_WRITE_SLOW_GAP_MS = 50;
-const INLINE_WRITE_BACKOFF_MS = 5_000;
+const INLINE_WRITE_BACKOFF_MS = 1_000;
 
 export class FileDevice implements BlockDevice {
   readonly path: string;
