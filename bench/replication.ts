@@ -2,12 +2,14 @@
  * `npm run bench:replication`: fio through a protected export that replicates
  * to a second appliance (another process, over TLS on loopback), against the
  * same export with replication off; run alternately (off, on, off, on) so
- * that drift on this machine hits both alike. Then RPO under a sustained
+ * that drift on this machine hits both alike. Beside them, the reference:
+ * bare TLS 1.3 between two processes on loopback, the most any replication
+ * over TLS can carry here. Then RPO under a sustained
  * random-write load, bytes on the wire for compressible and incompressible
  * data, CPU per GiB on each side, an initial sync against nbdcopy between two
  * nbdkit servers, and a bitmap sync after a link cut.
  *
- *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 20] [--only ratio,rpo,wire,initial,cut] [--jobs seq,rand] [--profile DIR]
+ *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 20] [--only tls,ratio,rpo,wire,initial,cut] [--jobs seq,rand] [--profile DIR]
  *
  * With --profile, each ratio job's first replicating run is CPU-profiled in both
  * appliances (after the warm-up): DIR/<job>-<role>.cpuprofile, for Chrome DevTools.
@@ -21,11 +23,13 @@ import inspector from "node:inspector";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
+import tls from "node:tls";
 import { promisify } from "node:util";
 import { FileDevice, type BlockDevice } from "../src/blockdev/index.js";
 import { Journal } from "../src/journal/index.js";
 import { NbdServer, StaticExports } from "../src/nbd/index.js";
 import { ProtectedGroup, Receiver, Sender, generateIdentity, journalStore, loadIdentity, type SiteIdentity } from "../src/replication/index.js";
+import { tlsOptions } from "../src/replication/site-identity.js";
 import { fio, freePort, median, printTable, startServer, writeResults, type FioResult } from "./common.js";
 
 const execFileAsync = promisify(execFile);
@@ -147,6 +151,37 @@ async function protectedChild(): Promise<void> {
   });
 }
 
+/**
+ * The reference: bare TLS 1.3 over loopback between two processes, with the
+ * sites' own certificates, 1 MiB writes, nothing else. No replication over
+ * TLS on this machine can move bytes faster or for less CPU than this.
+ */
+async function tlsSinkChild(): Promise<void> {
+  const { b } = await identities(str("ids", ""));
+  let received = 0;
+  const server = tls.createServer({ ...tlsOptions(b), requestCert: true }, (socket) => socket.on("data", (c: Buffer) => (received += c.length)));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  serveCommands({
+    ready: () => ({ port: (server.address() as { port: number }).port }),
+    status: () => ({ cpu: cpuSeconds(), received }),
+    exit: () => (server.close(), {}),
+  });
+}
+
+async function tlsSourceChild(): Promise<void> {
+  const { a } = await identities(str("ids", ""));
+  const bytes = opt("gib", 4) * GiB;
+  const socket = tls.connect({ ...tlsOptions(a), host: "127.0.0.1", port: opt("port", 0) });
+  await new Promise<void>((resolve) => socket.once("secureConnect", resolve));
+  const chunk = Buffer.alloc(MiB, 0x5a);
+  const c0 = cpuSeconds();
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    if (!socket.write(chunk)) await new Promise((resolve) => socket.once("drain", resolve));
+  }
+  const cpu = cpuSeconds() - c0;
+  serveCommands({ status: () => ({ cpu }), exit: () => (socket.destroy(), {}) });
+}
+
 // ---------------------------------------------------------------- parent side
 
 interface Child {
@@ -266,7 +301,7 @@ async function main(): Promise<void> {
   const rounds = opt("rounds", 3);
   const seconds = opt("seconds", 5);
   const sizeMiB = opt("size-mib", 1024);
-  const only = str("only", "ratio,rpo,wire,initial,cut").split(",");
+  const only = str("only", "tls,ratio,rpo,wire,initial,cut").split(",");
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "lifeline-bench-repl-"));
   const ids = path.join(root, "ids");
   fs.mkdirSync(ids);
@@ -278,6 +313,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, node: process.version }, sizeMiB, rounds, seconds };
   const rows: Array<Array<string | number>> = [];
   try {
+    if (only.includes("tls")) await tlsCeiling(ids, results, rows);
     if (only.includes("ratio")) await ratio(root, ids, sizeMiB, rounds, seconds, results, rows);
     if (only.includes("rpo")) await rpoUnderLoad(root, ids, sizeMiB, seconds, results, rows);
     if (only.includes("wire")) await wire(root, ids, results, rows);
@@ -295,6 +331,27 @@ const JOBS = [
   { name: "seq write 1M qd8", args: ["--rw=write", "--bs=1M", "--iodepth=8"], metric: "mbPerSec" as const, target: 0.85 },
   { name: "rand write 4k qd32", args: ["--rw=randwrite", "--bs=4k", "--iodepth=32"], metric: "iops" as const, target: 0.7 },
 ];
+
+async function tlsCeiling(ids: string, results: Record<string, unknown>, rows: Array<Array<string | number>>): Promise<void> {
+  const gib = 4;
+  const sink = startChild("tls-sink", ["--ids", ids]);
+  try {
+    const port = (await sink.ask("ready")).port as number;
+    const r0 = await sink.ask("status");
+    const t0 = Date.now();
+    const source = startChild("tls-source", ["--ids", ids, "--port", String(port), "--gib", String(gib)]);
+    const sent = await source.ask("status");
+    while (((await sink.ask("status")).received as number) < gib * GiB) await new Promise((r) => setTimeout(r, 20));
+    const ms = Date.now() - t0;
+    const r1 = await sink.ask("status");
+    await source.stop();
+    const out = { gib, mbPerSec: (gib * GiB) / 1e6 / (ms / 1000), senderCpuPerGiB: (sent.cpu as number) / gib, receiverCpuPerGiB: ((r1.cpu as number) - (r0.cpu as number)) / gib };
+    results.tlsCeiling = out;
+    rows.push(["reference: bare TLS 1.3 on loopback, 1 MiB writes", out.mbPerSec, "MB/s", `CPU ${out.senderCpuPerGiB.toFixed(2)} s/GiB sending, ${out.receiverCpuPerGiB.toFixed(2)} s/GiB receiving: the ceiling for replication here`]);
+  } finally {
+    await sink.stop();
+  }
+}
 
 async function ratio(root: string, ids: string, sizeMiB: number, rounds: number, seconds: number, results: Record<string, unknown>, rows: Array<Array<string | number>>): Promise<void> {
   const off = await startPair(path.join(root, "off"), ids, false, sizeMiB);
@@ -359,7 +416,7 @@ async function rpoUnderLoad(root: string, ids: string, sizeMiB: number, seconds:
     await fio(p.uri, ["--rw=write", "--bs=1M", "--iodepth=8", `--size=${sizeMiB}M`]);
     await caughtUp(p);
     // 4 KiB random writes at rising rates (this 2-core machine's NBD path alone tops out near 60 MB/s of them).
-    for (const rate of [10, 20, 40, 60, 100]) {
+    for (const rate of [10, 20, 40, 60, 80, 100, 120]) {
       const run = fio(p.uri, ["--rw=randwrite", "--bs=4k", "--iodepth=32", `--size=${sizeMiB}M`, "--time_based", `--runtime=${Math.max(seconds, 8)}`, `--rate=${rate}m`]);
       const { result, rpo } = await sampleRpo(p, run);
       await caughtUp(p);
@@ -472,4 +529,6 @@ async function cutAndResync(root: string, ids: string, cutSeconds: number, resul
 const role = args[0];
 if (role === "protected") await protectedChild();
 else if (role === "receiver") await receiverChild();
+else if (role === "tls-sink") await tlsSinkChild();
+else if (role === "tls-source") await tlsSourceChild();
 else await main();

@@ -235,6 +235,33 @@ export class Journal {
     });
   }
 
+  /**
+   * Appends records in order; resolves when the last is durable (so all are),
+   * rejects at the first failure. One promise for a batch, not one a record:
+   * the receiver appends whole frames of them.
+   */
+  appendMany(inputs: readonly AppendInput[]): Promise<void> {
+    if (this.#closed || this.readOnly) return Promise.reject(new JournalClosedError(this.#closed ? "the journal is closed" : "the journal is open read-only"));
+    if (inputs.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (err: Error): void => {
+        if (failed) return;
+        failed = true;
+        reject(err);
+      };
+      try {
+        for (let i = 0; i < inputs.length; i++) {
+          const input = inputs[i]!;
+          this.#appender.enqueue(buildRecord(input, this.#lastSeq + 1, this.#disksByName, i === inputs.length - 1 ? resolve : settledByLast, fail));
+          this.#lastSeq = input.seq;
+        }
+      } catch (err) {
+        fail(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
   /** Resolves once `seq` is written (readable by views). */
   whenWritten(seq: number): Promise<void> {
     if (seq <= this.#writtenSeq) return Promise.resolve();
@@ -473,3 +500,6 @@ export class Journal {
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
+
+/** A record of a batch appended with appendMany resolves nothing itself: the batch's last record does. */
+function settledByLast(): void {}

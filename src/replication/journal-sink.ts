@@ -14,6 +14,8 @@ export interface JournalSink {
   readonly durableSeq: number;
   readonly disks: readonly { name: string; sizeBytes: number }[];
   append(input: AppendInput): Promise<void>;
+  /** Appends in order, settling once for all; optional (one `append` each otherwise). */
+  appendMany?(inputs: readonly AppendInput[]): Promise<void>;
   close(): Promise<void>;
   /** Hashes of the newest contents of disk `name`'s blocks in a range (delta sync); optional. */
   hashes?(name: string, offset: number, length: number, blockBytes: number): Promise<Buffer>;
@@ -45,6 +47,7 @@ export function journalSink(j: Journal): JournalSink {
     },
     disks: j.disks,
     append: (input) => j.append(input),
+    appendMany: (inputs) => j.appendMany(inputs),
     close: () => j.close(),
     async hashes(name, offset, length, blockBytes) {
       await j.whenWritten(j.lastSeq);

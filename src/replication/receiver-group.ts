@@ -104,22 +104,43 @@ export class ReceiverGroup {
 
   /** Checks and appends one record; `acked` is called when more is durable. Throws ProtocolError. */
   receive(r: StreamRecord, acked: (durableSeq: number) => void): void {
+    this.receiveBatch([r], acked);
+  }
+
+  /**
+   * Checks and appends a frame's records as one batch. A record that fails
+   * its checks is a ProtocolError (thrown after the records before it are
+   * appended, as if they had come alone); nothing from it on is appended.
+   */
+  receiveBatch(records: readonly StreamRecord[], acked: (durableSeq: number) => void): void {
     const s = this.#state;
     if (s.kind !== "ready") return;
-    if (r.seq < this.#expectSeq) {
-      if (++this.#duplicates % 1024 === 1) this.#events.emit({ type: "duplicates", group: this.name, count: this.#duplicates });
-      return;
+    const inputs: AppendInput[] = [];
+    let refused: unknown;
+    for (const r of records) {
+      if (r.seq < this.#expectSeq) {
+        if (++this.#duplicates % 1024 === 1) this.#events.emit({ type: "duplicates", group: this.name, count: this.#duplicates });
+        continue;
+      }
+      try {
+        if (r.seq !== this.#expectSeq) throw new ProtocolError(`seq ${r.seq} arrived where ${this.#expectSeq} was expected`);
+        inputs.push(this.#check(r));
+      } catch (err) {
+        refused = err;
+        break;
+      }
+      this.#expectSeq++;
     }
-    if (r.seq !== this.#expectSeq) throw new ProtocolError(`seq ${r.seq} arrived where ${this.#expectSeq} was expected`);
-    const input = this.#check(r);
-    this.#expectSeq++;
-    const journal = s.journal;
-    const p = journal.append(input);
-    this.#lastAppend = p;
-    p.then(
-      () => acked(journal.durableSeq),
-      (err: unknown) => this.#pause(err instanceof Error ? err : new Error(String(err))),
-    );
+    if (inputs.length > 0) {
+      const journal = s.journal;
+      const p = journal.appendMany ? journal.appendMany(inputs) : Promise.all(inputs.map((i) => journal.append(i)));
+      this.#lastAppend = p;
+      p.then(
+        () => acked(journal.durableSeq),
+        (err: unknown) => this.#pause(err instanceof Error ? err : new Error(String(err))),
+      );
+    }
+    if (refused !== undefined) throw refused;
   }
 
   /** Hashes of a range of disk `disk` (by the sender's index) at the newest point, for delta sync. */

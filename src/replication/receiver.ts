@@ -141,7 +141,7 @@ export class Receiver {
     };
     link.onFrame((f: Frame) => {
       if (this.#active.get(hello.group) !== link) return;
-      if (f.type === "batch") for (const r of f.records) group.receive(r, acked);
+      if (f.type === "batch") group.receiveBatch(f.records, acked);
       else if (f.type === "write" || f.type === "zero" || f.type === "trim" || f.type === "checkpoint" || f.type === "sync-block") group.receive(f, acked);
       else if (f.type === "hash-request") {
         group.hashes(f.disk, f.offset, f.length, f.blockBytes).then(
