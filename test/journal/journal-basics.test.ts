@@ -33,6 +33,24 @@ describe("journal", () => {
     await j.close();
   });
 
+  it("appends a batch with one promise, in order, and refuses a batch with a gap from the gap on", async () => {
+    const j = await Journal.create(fresh(), { disks: [{ name: "vm/a", sizeBytes: 1 << 20 }] });
+    const writes = Array.from({ length: 50 }, (_, i) => ({ type: "write" as const, seq: i + 1, timeMs: i, disk: "vm/a", offset: (i % 16) * 4096, data: pattern(4096, i + 1) }));
+    await j.appendMany(writes);
+    assert.equal(j.durableSeq, 50);
+    const view = await PitView.open(j, "vm/a", 50);
+    assert.deepEqual(await view.read((49 % 16) * 4096, 4096), pattern(4096, 50));
+    await view.close();
+    const gap = [
+      { type: "zero" as const, seq: 51, timeMs: 0, disk: "vm/a", offset: 0, length: 4096 },
+      { type: "zero" as const, seq: 53, timeMs: 0, disk: "vm/a", offset: 0, length: 4096 },
+    ];
+    await assert.rejects(j.appendMany(gap), JournalOrderError);
+    await j.idle();
+    assert.equal(j.lastSeq, 51, "the records before the gap are appended, as if they came alone");
+    await j.close();
+  });
+
   it("reopens from headers and from the snapshot alike", async () => {
     const dir = fresh();
     const j = await Journal.create(dir, { disks: [{ name: "vm/a", sizeBytes: 1 << 20 }], segmentBytes: 64 * 1024 });
