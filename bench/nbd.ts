@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   );
   console.log(`\npeak RSS of lifeline nbd serve under these loads: ${rss.toFixed(0)} MiB (target < 150 MiB)`);
   console.log("targets: ratio >= 0.9 on 1 MiB sequential, >= 0.7 on 4 KiB random, p99 at qd1 <= 1.5x nbdkit");
-  const file = writeResults("nbd", { date: new Date().toISOString(), seconds, rounds, sizeMiB, cores: os.cpus().length, rows, peakRssMiB: rss, raw: results });
+  const file = writeResults(only === "" ? "nbd" : "nbd.partial", { date: new Date().toISOString(), seconds, rounds, sizeMiB, cores: os.cpus().length, rows, peakRssMiB: rss, raw: results });
   console.log(`written: ${path.relative(process.cwd(), file)}`);
 }
 

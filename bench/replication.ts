@@ -324,7 +324,9 @@ async function main(): Promise<void> {
   }
   console.log();
   printTable(["measure", "value", "unit", "note"], rows);
-  console.log(`\nwrote ${writeResults("replication", results)}`);
+  // A run of some parts only must not overwrite the whole run's figures.
+  const partial = args.includes("--only") || args.includes("--jobs") || args.includes("--profile");
+  console.log(`\nwrote ${writeResults(partial ? "replication.partial" : "replication", results)}`);
 }
 
 const JOBS = [
