@@ -430,9 +430,11 @@ async function rpoUnderLoad(root: string, ids: string, sizeMiB: number, seconds:
   } finally {
     await p.stop();
   }
-  const ok = out.filter((r) => r.p99Ms <= 2000 && r.achievedMBps >= r.rateMBps * 0.8);
-  results.rpo = { runs: out, highestRateWithP99Under2sMBps: ok.at(-1)?.rateMBps ?? 0 };
-  rows.push(["highest 4k write rate with RPO p99 <= 2 s", ok.at(-1)?.rateMBps ?? 0, "MB/s", "target: 100 MB/s with p50 <= 1 s"]);
+  // The rate fio reached, not the one asked for: past what the machine sustains, fio falls short.
+  const ok = out.filter((r) => r.p99Ms <= 2000);
+  const best = ok.reduce((m, r) => Math.max(m, r.achievedMBps), 0);
+  results.rpo = { runs: out, highestAchievedRateWithP99Under2sMBps: best };
+  rows.push(["highest 4k write rate reached with RPO p99 <= 2 s", best, "MB/s", "target: a sustained 100 MB/s with p50 <= 1 s, p99 <= 2 s"]);
 }
 
 async function wire(root: string, ids: string, results: Record<string, unknown>, rows: Array<Array<string | number>>): Promise<void> {
