@@ -4,7 +4,8 @@
  * same export with replication off; run alternately (off, on, off, on) so
  * that drift on this machine hits both alike. Beside them, the reference:
  * bare TLS 1.3 between two processes on loopback, the most any replication
- * over TLS can carry here. Then RPO under a sustained
+ * over TLS can carry here, and durable writes to a new file, the most the
+ * journal's disk takes. Then RPO under a sustained
  * random-write load, bytes on the wire for compressible and incompressible
  * data, CPU per GiB on each side, an initial sync against nbdcopy between two
  * nbdkit servers, and a bitmap sync after a link cut.
@@ -314,6 +315,7 @@ async function main(): Promise<void> {
   const rows: Array<Array<string | number>> = [];
   try {
     if (only.includes("tls")) await tlsCeiling(ids, results, rows);
+    if (only.includes("tls")) diskCeiling(root, results, rows);
     if (only.includes("ratio")) await ratio(root, ids, sizeMiB, rounds, seconds, results, rows);
     if (only.includes("rpo")) await rpoUnderLoad(root, ids, sizeMiB, seconds, results, rows);
     if (only.includes("wire")) await wire(root, ids, results, rows);
@@ -355,6 +357,28 @@ async function tlsCeiling(ids: string, results: Record<string, unknown>, rows: A
   }
 }
 
+/**
+ * The other reference: what the journal does to its disk, bare. 1 GiB into a
+ * new file in 8 MiB writes, each durable when it returns (O_DSYNC), as the
+ * journal appends its segments. The recovery site cannot hold data durably
+ * faster than this.
+ */
+function diskCeiling(root: string, results: Record<string, unknown>, rows: Array<Array<string | number>>): void {
+  const file = path.join(root, "disk-ceiling.raw");
+  const chunk = Buffer.alloc(8 * MiB, 0x5a);
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_DSYNC);
+  const t0 = performance.now();
+  try {
+    for (let at = 0; at < GiB; at += chunk.length) fs.writeSync(fd, chunk, 0, chunk.length, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const mbPerSec = GiB / 1e6 / ((performance.now() - t0) / 1000);
+  fs.rmSync(file);
+  results.diskCeiling = { gib: 1, writeBytes: chunk.length, mbPerSec };
+  rows.push(["reference: durable writes to a new file (O_DSYNC, 8 MiB)", mbPerSec, "MB/s", "what the journal's disk takes at most"]);
+}
+
 async function ratio(root: string, ids: string, sizeMiB: number, rounds: number, seconds: number, results: Record<string, unknown>, rows: Array<Array<string | number>>): Promise<void> {
   const off = await startPair(path.join(root, "off"), ids, false, sizeMiB);
   const on = await startPair(path.join(root, "on"), ids, true, sizeMiB);
@@ -367,7 +391,7 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
     const profileDir = str("profile", "") === "" ? "" : path.resolve(str("profile", ""));
     if (profileDir !== "") fs.mkdirSync(profileDir, { recursive: true });
     for (const job of JOBS.filter((j) => jobs.some((k) => j.name.startsWith(k)))) {
-      const r: { off: FioResult[]; on: FioResult[]; cpuPerGiB: number[]; recvCpuPerGiB: number[]; offCpuPerGiB: number[]; catchUpMs: number[]; recordsPerBatch: number[]; stateAfter: string[] } = { off: [], on: [], cpuPerGiB: [], recvCpuPerGiB: [], offCpuPerGiB: [], catchUpMs: [], recordsPerBatch: [], stateAfter: [] };
+      const r: { off: FioResult[]; on: FioResult[]; cpuPerGiB: number[]; recvCpuPerGiB: number[]; offCpuPerGiB: number[]; catchUpMs: number[]; recordsPerBatch: number[]; stateAfter: string[]; deliveredMBps: number[] } = { off: [], on: [], cpuPerGiB: [], recvCpuPerGiB: [], offCpuPerGiB: [], catchUpMs: [], recordsPerBatch: [], stateAfter: [], deliveredMBps: [] };
       const fioArgs = [...job.args, `--size=${sizeMiB}M`, "--time_based", `--runtime=${seconds}`];
       for (let i = 0; i < rounds; i++) {
         const o0 = await status(off);
@@ -390,6 +414,8 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
         }
         r.on.push(fn);
         const gib = (s1.sender.ackedBytes - s0.sender.ackedBytes) / GiB;
+        // What reached the recovery site durably, over the run and its catch-up (a bitmap sync sends a rewritten block once).
+        r.deliveredMBps.push((gib * GiB) / 1e6 / ((seconds * 1000 + r.catchUpMs.at(-1)!) / 1000));
         r.cpuPerGiB.push((s1.cpu - s0.cpu) / gib);
         r.recvCpuPerGiB.push((s1.recvCpu - s0.recvCpu) / gib);
         r.recordsPerBatch.push((s1.sender.records - s0.sender.records) / Math.max(1, s1.sender.batches - s0.sender.batches));
@@ -401,6 +427,7 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
       rows.push([`${job.name}: off`, median(r.off.map((x) => x[job.metric])), unit, ""]);
       rows.push([`${job.name}: replicating`, median(r.on.map((x) => x[job.metric])), unit, `catch-up after the run ${median(r.catchUpMs)} ms; state at the end: ${r.stateAfter.join(", ")}; ${median(r.recordsPerBatch).toFixed(1)} records a batch`]);
       rows.push([`${job.name}: ratio`, m, "x", `target >= ${job.target}`]);
+      rows.push([`${job.name}: held durably at the recovery site`, median(r.deliveredMBps), "MB/s", "acknowledged bytes over the run and its catch-up"]);
       rows.push([`${job.name}: CPU protected side`, median(r.cpuPerGiB), "s/GiB", `off: ${median(r.offCpuPerGiB).toFixed(2)} s/GiB`]);
       rows.push([`${job.name}: CPU recovery side`, median(r.recvCpuPerGiB), "s/GiB", ""]);
     }
