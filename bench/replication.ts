@@ -427,7 +427,7 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
       rows.push([`${job.name}: off`, median(r.off.map((x) => x[job.metric])), unit, ""]);
       rows.push([`${job.name}: replicating`, median(r.on.map((x) => x[job.metric])), unit, `catch-up after the run ${median(r.catchUpMs)} ms; state at the end: ${r.stateAfter.join(", ")}; ${median(r.recordsPerBatch).toFixed(1)} records a batch`]);
       rows.push([`${job.name}: ratio`, m, "x", `target >= ${job.target}`]);
-      rows.push([`${job.name}: held durably at the recovery site`, median(r.deliveredMBps), "MB/s", "acknowledged bytes over the run and its catch-up"]);
+      rows.push([`${job.name}: held durably at the recovery site`, median(r.deliveredMBps), "MB/s", "acknowledged bytes over the run and its catch-up; a bitmap sync sends a rewritten block once"]);
       rows.push([`${job.name}: CPU protected side`, median(r.cpuPerGiB), "s/GiB", `off: ${median(r.offCpuPerGiB).toFixed(2)} s/GiB`]);
       rows.push([`${job.name}: CPU recovery side`, median(r.recvCpuPerGiB), "s/GiB", ""]);
     }
