@@ -48,7 +48,8 @@ const MAX_PARALLEL_WRITES = 4;
  * ext4), and one throttled by dirty-page writeback would stall every client;
  * so INLINE_WRITE_SLOW_STREAK writes that each take longer than
  * INLINE_WRITE_SLOW_MS, each within INLINE_WRITE_SLOW_GAP_MS of the last,
- * turn inline writes off for INLINE_WRITE_BACKOFF_MS. One slow write is not
+ * turn inline writes off for INLINE_WRITE_BACKOFF_MS, as does any one write
+ * over INLINE_WRITE_STALL_MS. One slow write is not
  * enough: on a busy machine the event loop is often descheduled in the middle
  * of a 3 µs write, and turning inline writes off for that sent every write
  * through the pool (replicating, 4 KiB writes cost twice the CPU). The
@@ -60,6 +61,8 @@ const INLINE_WRITE_MAX_BYTES = 64 * 1024;
 const INLINE_WRITE_SLOW_MS = 2;
 const INLINE_WRITE_SLOW_STREAK = 3;
 const INLINE_WRITE_SLOW_GAP_MS = 50;
+/** A write this slow is the disk, not a descheduled loop: inline writes stop at once. */
+const INLINE_WRITE_STALL_MS = 20;
 const INLINE_WRITE_BACKOFF_MS = 1_000;
 
 export class FileDevice implements BlockDevice {
@@ -169,7 +172,8 @@ export class FileDevice implements BlockDevice {
     }
     const written = new Promise<void>((resolve, reject) => {
       const write: QueuedWrite = { offset, data, resolve, reject };
-      if (this.#canStartWrite(data.length)) this.#startWrite(write);
+      // Not past queued writes: a big one waiting for room would starve behind a stream of small ones.
+      if (this.#writeQueue.length === this.#writeQueueHead && this.#canStartWrite(data.length)) this.#startWrite(write);
       else this.#writeQueue.push(write);
     });
     return fua ? written.then(() => this.flush()) : written;
@@ -180,12 +184,13 @@ export class FileDevice implements BlockDevice {
     for (let done = 0; done < data.length; ) {
       done += fs.writeSync(this.#fd, data, done, data.length - done, offset + done);
     }
-    const tookMs = performance.now() - started;
-    if (tookMs <= INLINE_WRITE_SLOW_MS) return;
     const now = performance.now();
-    this.#slowWrites = now - this.#lastSlowWriteAt <= INLINE_WRITE_SLOW_GAP_MS ? this.#slowWrites + 1 : 1;
+    const tookMs = now - started;
+    if (tookMs <= INLINE_WRITE_SLOW_MS) return;
+    // The gap runs to this write's start: writes that each block for longer than the gap are a streak too.
+    this.#slowWrites = started - this.#lastSlowWriteAt <= INLINE_WRITE_SLOW_GAP_MS ? this.#slowWrites + 1 : 1;
     this.#lastSlowWriteAt = now;
-    if (this.#slowWrites >= INLINE_WRITE_SLOW_STREAK) {
+    if (this.#slowWrites >= INLINE_WRITE_SLOW_STREAK || tookMs > INLINE_WRITE_STALL_MS) {
       this.#slowWrites = 0;
       this.#inlineWritesFrom = now + INLINE_WRITE_BACKOFF_MS;
     }

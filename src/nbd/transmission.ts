@@ -165,7 +165,10 @@ export class Transmission {
       throw read.status === "rejected" ? read.reason : (extents as PromiseRejectedResult).reason;
     }
     const parts = extents.value;
-    if (parts.length <= 1 && !parts[0]?.hole) {
+    // The chunks are cut from the buffer read: extents that do not tile the request exactly are not trusted.
+    let tiled = 0;
+    for (const e of parts) tiled += e.length > 0 ? e.length : Number.NaN;
+    if ((parts.length <= 1 && !parts[0]?.hole) || tiled !== length) {
       writeOffsetDataHeader(pooled, 0, REPLY_FLAG_DONE, req.cookieHi, req.cookieLo, offset, length);
       return this.#sendPooled(pooled, OFFSET_DATA_HEADER_BYTES + length);
     }

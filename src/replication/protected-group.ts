@@ -72,7 +72,7 @@ export class ProtectedGroup {
   readonly #sync: BlockSync;
   readonly #al: ActivityLog | undefined;
   /** The stream's copies of written data. */
-  readonly #slabs = new RecordSlabs();
+  readonly #slabs: RecordSlabs;
   #state: GroupState;
   #timer: NodeJS.Timeout | undefined;
   #coolTimer: NodeJS.Timeout | undefined;
@@ -87,6 +87,7 @@ export class ProtectedGroup {
     this.name = options.name;
     const blockBytes = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
     this.stream = new OutgoingStream(options.streamLimitBytes ?? 256 * 1024 * 1024);
+    this.#slabs = new RecordSlabs(this.stream.limitBytes);
     this.#disks = options.disks.map((d, index) => ({
       index,
       spec: { name: d.name, sizeBytes: d.store.size },
@@ -369,7 +370,8 @@ export class ProtectedGroup {
       message: `dropped ${dropped.length} queued records (${formatBytes(bytes)}) into the dirty bitmap because ${reason}`,
     });
     this.#transition({ type: "overflow", reason, nowMs: Date.now() });
-    // The sender hung up on the overflow event: nothing still being sent refers to the slabs.
+    // Nothing still being sent refers to the slabs: the sender hung up on the overflow event, and
+    // while tracking nothing is copied; copying starts again only in `resume`, on a new connection.
     this.#slabs.reset();
   }
 

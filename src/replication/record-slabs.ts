@@ -10,11 +10,11 @@
  * replication on, about a third of the protected appliance's CPU.
  */
 
-/** Larger writes get a buffer of their own. */
-const SLAB_BYTES = 8 * 1024 * 1024;
-const MAX_SLAB_RECORD_BYTES = 2 * 1024 * 1024;
+/** A slab is an eighth of the stream's limit, from 1 to 8 MiB; writes over a quarter of a slab get a buffer of their own. */
+const MIN_SLAB_BYTES = 1024 * 1024;
+const MAX_SLAB_BYTES = 8 * 1024 * 1024;
 /** Empty slabs kept for reuse; the rest are left to the collector. */
-const SPARE_SLABS = 4;
+const SPARE_SLABS = 2;
 
 interface Slab {
   buffer: Buffer;
@@ -24,18 +24,24 @@ interface Slab {
 }
 
 export class RecordSlabs {
+  readonly #slabBytes: number;
   #current: Slab | undefined;
   /** Filled slabs, oldest first. */
   #full: Slab[] = [];
   #spare: Buffer[] = [];
 
+  /** `limitBytes`: the stream's limit, which the slabs' size follows (a small stream, small slabs). */
+  constructor(limitBytes: number) {
+    this.#slabBytes = Math.min(MAX_SLAB_BYTES, Math.max(MIN_SLAB_BYTES, 2 ** Math.floor(Math.log2(Math.max(1, limitBytes / 8)))));
+  }
+
   /** A copy of `data` for the record `seq` (seqs only grow until `reset`). */
   copy(data: Buffer, seq: number): Buffer {
-    if (data.length > MAX_SLAB_RECORD_BYTES) return Buffer.from(data);
+    if (data.length > this.#slabBytes / 4) return Buffer.from(data);
     let slab = this.#current;
     if (!slab || slab.used + data.length > slab.buffer.length) {
       if (slab) this.#full.push(slab);
-      slab = this.#current = { buffer: this.#spare.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES), used: 0, lastSeq: 0 };
+      slab = this.#current = { buffer: this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.#slabBytes), used: 0, lastSeq: 0 };
     }
     const at = slab.used;
     data.copy(slab.buffer, at);
@@ -63,7 +69,7 @@ export class RecordSlabs {
 
   /** Bytes held in slabs, spares included. */
   get bytes(): number {
-    return (this.#full.length + (this.#current ? 1 : 0) + this.#spare.length) * SLAB_BYTES;
+    return (this.#full.length + (this.#current ? 1 : 0) + this.#spare.length) * this.#slabBytes;
   }
 
   #free(buffer: Buffer): void {

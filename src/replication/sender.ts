@@ -59,6 +59,8 @@ export class Sender {
   #stopped = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  /** Ends a linger early: the last unacknowledged batch was acknowledged, the link is idle. */
+  #lingerWake: (() => void) | undefined;
   #sleeping: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   /** Sent batches not yet acknowledged: [last seq, payload bytes]. */
   #inFlight: [number, number][] = [];
@@ -241,7 +243,8 @@ export class Sender {
         lingerFrom ??= now;
         if (now - lingerFrom < lingerMs) {
           next -= records.length;
-          await Promise.race([new Promise<void>((resolve) => setTimeout(resolve, lingerMs - (now - lingerFrom!))), link.closed]);
+          await Promise.race([this.#linger(lingerMs - (now - lingerFrom)), link.closed]);
+          this.#lingerWake = undefined;
           continue;
         }
       }
@@ -282,10 +285,25 @@ export class Sender {
     return link.closed;
   }
 
+  #linger(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#lingerWake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   #ack(seq: number): void {
     let bytes = 0;
     while (this.#inFlight.length > 0 && this.#inFlight[0]![0] <= seq) bytes += this.#inFlight.shift()![1];
     this.#inFlightBytes -= bytes;
+    if (this.#inFlightBytes === 0) {
+      const wake = this.#lingerWake;
+      this.#lingerWake = undefined;
+      wake?.();
+    }
     this.#stats.ackedBytes += bytes;
     this.#throughput.add(bytes);
     this.#group.ack(seq);

@@ -12,7 +12,7 @@ const MiB = 1024 * KiB;
 
 describe("record slabs", () => {
   it("copies apart from the caller's buffer", () => {
-    const slabs = new RecordSlabs();
+    const slabs = new RecordSlabs(256 * MiB);
     const data = Buffer.alloc(4 * KiB, 7);
     const copy = slabs.copy(data, 1);
     data.fill(9);
@@ -20,7 +20,7 @@ describe("record slabs", () => {
   });
 
   it("reuses a slab only when every record in it is acknowledged", () => {
-    const slabs = new RecordSlabs();
+    const slabs = new RecordSlabs(256 * MiB);
     // 1 MiB records: eight fill a slab, the ninth starts the next one.
     const copies = Array.from({ length: 12 }, (_, i) => slabs.copy(Buffer.alloc(MiB, i + 1), i + 1));
     slabs.release(7);
@@ -36,7 +36,7 @@ describe("record slabs", () => {
   });
 
   it("gives larger writes a buffer of their own", () => {
-    const slabs = new RecordSlabs();
+    const slabs = new RecordSlabs(256 * MiB);
     const big = slabs.copy(Buffer.alloc(4 * MiB, 3), 1);
     assert.equal(big.length, 4 * MiB);
     assert.equal(big.byteOffset, 0);
@@ -44,11 +44,21 @@ describe("record slabs", () => {
   });
 
   it("a reset frees every slab", () => {
-    const slabs = new RecordSlabs();
+    const slabs = new RecordSlabs(256 * MiB);
     for (let i = 1; i <= 40; i++) slabs.copy(Buffer.alloc(MiB), i);
     assert.ok(slabs.bytes >= 40 * MiB);
     slabs.reset();
-    // What is kept is the current slab and a few spares, not the 40 MiB.
-    assert.ok(slabs.bytes <= 5 * 8 * MiB, `${slabs.bytes} bytes kept`);
+    // What is kept is the current slab and two spares, not the 40 MiB.
+    assert.ok(slabs.bytes <= 3 * 8 * MiB, `${slabs.bytes} bytes kept`);
+  });
+
+  it("a small stream gets small slabs", () => {
+    const slabs = new RecordSlabs(4 * MiB);
+    slabs.copy(Buffer.alloc(4 * KiB), 1);
+    assert.equal(slabs.bytes, MiB);
+    // Over a quarter of its 1 MiB slab, a write gets its own buffer.
+    const own = slabs.copy(Buffer.alloc(MiB, 5), 2);
+    assert.equal(own.byteOffset, 0);
+    assert.equal(slabs.bytes, MiB);
   });
 });
