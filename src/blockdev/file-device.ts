@@ -61,8 +61,8 @@ const INLINE_WRITE_MAX_BYTES = 64 * 1024;
 const INLINE_WRITE_SLOW_MS = 2;
 const INLINE_WRITE_SLOW_STREAK = 3;
 const INLINE_WRITE_SLOW_GAP_MS = 50;
-/** A write this slow is the disk, not a descheduled loop: inline writes stop at once. */
-const INLINE_WRITE_STALL_MS = 20;
+/** A write this slow is the disk, not a descheduled loop (a busy 2-core machine deschedules for 10-20 ms): inline writes stop at once. */
+const INLINE_WRITE_STALL_MS = 50;
 const INLINE_WRITE_BACKOFF_MS = 1_000;
 
 export class FileDevice implements BlockDevice {
