@@ -80,6 +80,8 @@ export class FileDevice implements BlockDevice {
   #writeBytesInFlight = 0;
   readonly #writeQueue: QueuedWrite[] = [];
   #writeQueueHead = 0;
+  /** Queued writes over MAX_PARALLEL_WRITE_BYTES. */
+  #oversizeQueued = 0;
   /** When inline writes are allowed again after a slow one (performance.now() time). */
   #inlineWritesFrom = 0;
   #slowWrites = 0;
@@ -172,9 +174,14 @@ export class FileDevice implements BlockDevice {
     }
     const written = new Promise<void>((resolve, reject) => {
       const write: QueuedWrite = { offset, data, resolve, reject };
-      // Not past queued writes: a big one waiting for room would starve behind a stream of small ones.
-      if (this.#writeQueue.length === this.#writeQueueHead && this.#canStartWrite(data.length)) this.#startWrite(write);
-      else this.#writeQueue.push(write);
+      // Not past a queued write bigger than the limit, which waits for every other to end: a
+      // stream of writes starting past it would starve it. (Keeping every write in order cost 1 MiB
+      // sequential writes 5 % here.)
+      if (this.#oversizeQueued === 0 && this.#canStartWrite(data.length)) this.#startWrite(write);
+      else {
+        if (data.length > MAX_PARALLEL_WRITE_BYTES) this.#oversizeQueued++;
+        this.#writeQueue.push(write);
+      }
     });
     return fua ? written.then(() => this.flush()) : written;
   }
@@ -223,6 +230,7 @@ export class FileDevice implements BlockDevice {
       const next = this.#writeQueue[this.#writeQueueHead]!;
       if (!this.#canStartWrite(next.data.length)) return;
       this.#writeQueueHead++;
+      if (next.data.length > MAX_PARALLEL_WRITE_BYTES) this.#oversizeQueued--;
       this.#startWrite(next);
     }
     this.#writeQueue.length = 0;
