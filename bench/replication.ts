@@ -314,8 +314,10 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, node: process.version }, sizeMiB, rounds, seconds };
   const rows: Array<Array<string | number>> = [];
   try {
-    if (only.includes("tls")) await tlsCeiling(ids, results, rows);
-    if (only.includes("tls")) diskCeiling(root, results, rows);
+    if (only.includes("tls")) {
+      await tlsCeiling(ids, results, rows);
+      diskCeiling(root, results, rows);
+    }
     if (only.includes("ratio")) await ratio(root, ids, sizeMiB, rounds, seconds, results, rows);
     if (only.includes("rpo")) await rpoUnderLoad(root, ids, sizeMiB, seconds, results, rows);
     if (only.includes("wire")) await wire(root, ids, results, rows);

@@ -227,12 +227,7 @@ export class Journal {
 
   /** Appends one record; resolves when it is durable. See AppendInput for buffer ownership. */
   append(input: AppendInput): Promise<void> {
-    if (this.#closed || this.readOnly) return Promise.reject(new JournalClosedError(this.#closed ? "the journal is closed" : "the journal is open read-only"));
-    return new Promise<void>((resolve, reject) => {
-      const record = buildRecord(input, this.#lastSeq + 1, this.#disksByName, resolve, reject);
-      this.#lastSeq = input.seq;
-      this.#appender.enqueue(record);
-    });
+    return this.appendMany([input]);
   }
 
   /**

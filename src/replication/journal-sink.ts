@@ -13,9 +13,8 @@ export interface JournalSink {
   readonly lastSeq: number;
   readonly durableSeq: number;
   readonly disks: readonly { name: string; sizeBytes: number }[];
-  append(input: AppendInput): Promise<void>;
-  /** Appends in order, settling once for all; optional (one `append` each otherwise). */
-  appendMany?(inputs: readonly AppendInput[]): Promise<void>;
+  /** Appends in order; settles once, when the last is durable or at the first failure. */
+  appendMany(inputs: readonly AppendInput[]): Promise<void>;
   close(): Promise<void>;
   /** Hashes of the newest contents of disk `name`'s blocks in a range (delta sync); optional. */
   hashes?(name: string, offset: number, length: number, blockBytes: number): Promise<Buffer>;
@@ -46,7 +45,6 @@ export function journalSink(j: Journal): JournalSink {
       return j.durableSeq;
     },
     disks: j.disks,
-    append: (input) => j.append(input),
     appendMany: (inputs) => j.appendMany(inputs),
     close: () => j.close(),
     async hashes(name, offset, length, blockBytes) {

@@ -7,6 +7,7 @@
  * ready later; the sender never passes an entry that is not ready.
  */
 import { recordDataBytes, type StreamRecord } from "./frames.js";
+import { RecordSlabs } from "./record-slabs.js";
 
 /** Bytes counted per entry on top of its data: what the entry costs in memory and on the wire. */
 export const ENTRY_OVERHEAD_BYTES = 64;
@@ -38,10 +39,18 @@ export class OutgoingStream {
   #ackedSeq: number;
   #listeners = new Set<() => void>();
   #roomWaiters: { bytes: number; resolve: () => void }[] = [];
+  /** The copies of written data the entries carry, freed as ACKs and resets drop them. */
+  readonly #slabs: RecordSlabs;
 
   constructor(limitBytes: number, ackedSeq = 0) {
     this.limitBytes = limitBytes;
     this.#ackedSeq = ackedSeq;
+    this.#slabs = new RecordSlabs(limitBytes);
+  }
+
+  /** A copy of a write's data for the entry `seq` about to be pushed (the caller's buffer is reused once the write resolves). */
+  copy(data: Buffer, seq: number): Buffer {
+    return this.#slabs.copy(data, seq);
   }
 
   get bytes(): number {
@@ -117,6 +126,7 @@ export class OutgoingStream {
       this.#head++;
       this.#ackedSeq++;
     }
+    this.#slabs.release(this.#ackedSeq);
     if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head);
       this.#head = 0;
@@ -124,7 +134,11 @@ export class OutgoingStream {
     this.#wakeRoom();
   }
 
-  /** Drops every queued entry and restarts numbering after `ackedSeq`; returns what was dropped. */
+  /**
+   * Drops every queued entry and restarts numbering after `ackedSeq`; returns
+   * what was dropped. Their copies are free at once: the caller hangs up the
+   * connection that was sending them before anything is copied again.
+   */
   reset(ackedSeq: number): StreamEntry[] {
     const dropped = this.#entries.slice(this.#head);
     this.#entries = [];
@@ -132,6 +146,7 @@ export class OutgoingStream {
     this.#bytes = 0;
     this.#syncBytes = 0;
     this.#ackedSeq = ackedSeq;
+    this.#slabs.reset();
     this.#wakeRoom();
     return dropped;
   }

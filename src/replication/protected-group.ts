@@ -21,7 +21,6 @@ import type { DiskSpec, StreamRecord } from "./frames.js";
 import { type GroupInput, type GroupState, formatBytes, formatDuration, nextState } from "./group-state.js";
 import { ENTRY_OVERHEAD_BYTES, OutgoingStream, type StreamEntry } from "./outgoing-stream.js";
 import { type Held, RangeLock } from "./range-lock.js";
-import { RecordSlabs } from "./record-slabs.js";
 import { SplitterDevice } from "./splitter-device.js";
 
 export interface ProtectedGroupOptions {
@@ -71,8 +70,6 @@ export class ProtectedGroup {
   readonly #devices = new Map<string, SplitterDevice>();
   readonly #sync: BlockSync;
   readonly #al: ActivityLog | undefined;
-  /** The stream's copies of written data. */
-  readonly #slabs: RecordSlabs;
   #state: GroupState;
   #timer: NodeJS.Timeout | undefined;
   #coolTimer: NodeJS.Timeout | undefined;
@@ -87,7 +84,6 @@ export class ProtectedGroup {
     this.name = options.name;
     const blockBytes = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
     this.stream = new OutgoingStream(options.streamLimitBytes ?? 256 * 1024 * 1024);
-    this.#slabs = new RecordSlabs(this.stream.limitBytes);
     this.#disks = options.disks.map((d, index) => ({
       index,
       spec: { name: d.name, sizeBytes: d.store.size },
@@ -202,7 +198,7 @@ export class ProtectedGroup {
     const timeMs = Date.now();
     const record: StreamRecord =
       kind === "write"
-        ? { type: "write", seq, timeMs, disk: disk.index, offset, data: this.#slabs.copy(data!, seq) }
+        ? { type: "write", seq, timeMs, disk: disk.index, offset, data: this.stream.copy(data!, seq) }
         : { type: kind, seq, timeMs, disk: disk.index, offset, length };
     this.#al?.note(disk.index, offset, length, seq);
     if (!alWait) {
@@ -258,13 +254,11 @@ export class ProtectedGroup {
         this.#overflow(why);
       } else {
         s.ack(durableSeq);
-        this.#slabs.release(durableSeq);
         this.#checkConsistent();
         return durableSeq + 1;
       }
     }
     s.reset(durableSeq);
-    this.#slabs.reset();
     const dirty = this.dirtyBytes;
     const reason = this.#state.kind === "tracking" ? this.#state.reason : "";
     this.#transition({ type: "resume", dirtyBytes: dirty, reason, nowMs: Date.now() });
@@ -275,10 +269,7 @@ export class ProtectedGroup {
 
   /** The recovery site holds everything through `seq` durably. */
   ack(seq: number): void {
-    if (seq > this.stream.ackedSeq) {
-      this.stream.ack(Math.min(seq, this.stream.nextSeq - 1));
-      this.#slabs.release(this.stream.ackedSeq);
-    }
+    if (seq > this.stream.ackedSeq) this.stream.ack(Math.min(seq, this.stream.nextSeq - 1));
     this.#checkConsistent();
   }
 
@@ -355,6 +346,8 @@ export class ProtectedGroup {
   }
 
   #overflow(reason: string): void {
+    // The dropped entries' copies are reused at the next resume: by then the sender has hung up
+    // on the overflow event below, and while tracking nothing is copied.
     const dropped = this.stream.reset(this.stream.ackedSeq);
     let bytes = 0;
     for (const e of dropped) {
@@ -370,9 +363,6 @@ export class ProtectedGroup {
       message: `dropped ${dropped.length} queued records (${formatBytes(bytes)}) into the dirty bitmap because ${reason}`,
     });
     this.#transition({ type: "overflow", reason, nowMs: Date.now() });
-    // Nothing still being sent refers to the slabs: the sender hung up on the overflow event, and
-    // while tracking nothing is copied; copying starts again only in `resume`, on a new connection.
-    this.#slabs.reset();
   }
 
   #transition(input: GroupInput): void {

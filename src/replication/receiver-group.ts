@@ -133,7 +133,7 @@ export class ReceiverGroup {
     }
     if (inputs.length > 0) {
       const journal = s.journal;
-      const p = journal.appendMany ? journal.appendMany(inputs) : Promise.all(inputs.map((i) => journal.append(i)));
+      const p = journal.appendMany(inputs);
       this.#lastAppend = p;
       p.then(
         () => acked(journal.durableSeq),

@@ -25,12 +25,12 @@ function failingStore(inner: JournalStore, control: { full: boolean; failures: n
           return j.durableSeq;
         },
         disks: j.disks,
-        append(input) {
+        appendMany(inputs) {
           if (control.full) {
             control.failures++;
             return Promise.reject(new JournalError("journal write failed: ENOSPC: no space left on device", { hint: "free space" }));
           }
-          return j.append(input);
+          return j.appendMany(inputs);
         },
         close: () => j.close(),
       };
