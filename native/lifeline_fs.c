@@ -4,7 +4,9 @@
  *
  *   fallocate(PUNCH_HOLE)  so that TRIM and WRITE_ZEROES give space back;
  *   fallocate(ZERO_RANGE)  so that WRITE_ZEROES with NO_HOLE is cheap;
- *   lseek(SEEK_DATA/HOLE)  so that BLOCK_STATUS tells holes from data truthfully.
+ *   lseek(SEEK_DATA/HOLE)  so that BLOCK_STATUS tells holes from data truthfully;
+ *   sendfile               so that a big READ goes from the page cache to the
+ *                          socket without passing through our memory.
  *
  * Each runs on the libuv thread pool (these calls can take milliseconds on a
  * large range, and the event loop serves every client) and settles a promise.
@@ -17,11 +19,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
 
-enum op { OP_PUNCH, OP_ZERO, OP_SEEK_DATA, OP_SEEK_HOLE, OP_SEEK_END };
+enum op { OP_PUNCH, OP_ZERO, OP_SEEK_DATA, OP_SEEK_HOLE, OP_SEEK_END, OP_SEND_RANGE };
+
+/* Longest reply header sent before a range (a structured OFFSET_DATA chunk's is 32 bytes). */
+#define MAX_HEADER_BYTES 64
+/* send_range's answer when the range holds a hole and the caller asked to hear of it. */
+#define HAS_HOLE -2
 
 typedef struct {
   napi_async_work work;
@@ -32,7 +41,51 @@ typedef struct {
   int64_t length;
   int64_t result;
   int err;
+  /* OP_SEND_RANGE: our own duplicate of the socket, the header, whether to refuse ranges with holes. */
+  int sock;
+  int check_holes;
+  size_t header_len;
+  char header[MAX_HEADER_BYTES];
 } call_t;
+
+/*
+ * Sends the header, then the file's bytes at [offset, offset+length), to a
+ * non-blocking socket, as far as it takes them without waiting: a client that
+ * does not read its replies never holds a thread-pool thread. The result is
+ * how many bytes went (header included); the caller sends the rest its usual
+ * way, after them. A disk read of pages not in the cache does block, here on
+ * the pool, like any read.
+ */
+static void send_range(call_t *c) {
+  if (c->check_holes) {
+    off_t hole = lseek(c->fd, c->offset, SEEK_HOLE);
+    if (hole >= 0 && hole < c->offset + c->length) {
+      c->result = HAS_HOLE;
+      return;
+    }
+  }
+  size_t sent = 0;
+  while (sent < c->header_len) {
+    ssize_t n = send(c->sock, c->header + sent, c->header_len - sent, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n < 0) {
+      c->err = errno;
+      break;
+    }
+    sent += (size_t)n;
+  }
+  while (c->err == 0 && sent >= c->header_len && sent < c->header_len + (size_t)c->length) {
+    off_t at = c->offset + (off_t)(sent - c->header_len);
+    ssize_t n = sendfile(c->sock, c->fd, &at, c->header_len + (size_t)c->length - sent);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n < 0) c->err = errno;
+    if (n <= 0) break; /* 0: the file ended early; the caller reads the rest as zeroes */
+    sent += (size_t)n;
+  }
+  c->result = (int64_t)sent;
+}
 
 static void execute(napi_env env, void *data) {
   call_t *c = data;
@@ -66,6 +119,9 @@ static void execute(napi_env env, void *data) {
     else c->result = r;
     break;
   }
+  case OP_SEND_RANGE:
+    send_range(c);
+    break;
   }
 }
 
@@ -82,6 +138,8 @@ static const char *errno_code(int err) {
   case EPERM: return "EPERM";
   case EROFS: return "EROFS";
   case EINTR: return "EINTR";
+  case EPIPE: return "EPIPE";
+  case ECONNRESET: return "ECONNRESET";
   default: return "EUNKNOWN";
   }
 }
@@ -103,6 +161,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_reject_deferred(env, c->deferred, value);
   }
   napi_delete_async_work(env, c->work);
+  if (c->op == OP_SEND_RANGE) close(c->sock);
   free(c);
 }
 
@@ -142,6 +201,60 @@ static napi_value seek_data(napi_env env, napi_callback_info info) { return star
 static napi_value seek_hole(napi_env env, napi_callback_info info) { return start(env, info, OP_SEEK_HOLE, 2); }
 
 static napi_value seek_end(napi_env env, napi_callback_info info) { return start(env, info, OP_SEEK_END, 1); }
+
+/*
+ * sendRange(socketFd, fileFd, header, offset, length, checkHoles): see
+ * send_range. The socket is duplicated here, on the event loop, while it is
+ * surely open: if the connection is closed meanwhile, the pool thread writes
+ * to our duplicate (and fails), never to whatever reuses the number.
+ */
+static napi_value send_range_start(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6], promise, name;
+  int sock, fd;
+  void *header;
+  size_t header_len;
+  double offset, length;
+  bool check_holes;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 ||
+      napi_get_value_int32(env, argv[0], &sock) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], &header, &header_len) != napi_ok ||
+      napi_get_value_double(env, argv[3], &offset) != napi_ok ||
+      napi_get_value_double(env, argv[4], &length) != napi_ok ||
+      napi_get_value_bool(env, argv[5], &check_holes) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (socketFd, fileFd, header, offset, length, checkHoles)");
+    return NULL;
+  }
+  if (header_len > MAX_HEADER_BYTES || offset < 0 || length < 0) {
+    napi_throw_range_error(env, NULL, "header too long, or a negative range");
+    return NULL;
+  }
+  call_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  c->sock = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+  if (c->sock < 0) {
+    int err = errno;
+    free(c);
+    napi_throw_error(env, errno_code(err), strerror(err));
+    return NULL;
+  }
+  c->op = OP_SEND_RANGE;
+  c->fd = fd;
+  c->offset = (int64_t)offset;
+  c->length = (int64_t)length;
+  c->check_holes = check_holes;
+  c->header_len = header_len;
+  memcpy(c->header, header, header_len);
+  napi_create_promise(env, &c->deferred, &promise);
+  napi_create_string_utf8(env, "lifeline_fs", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, execute, complete, c, &c->work);
+  napi_queue_async_work(env, c->work);
+  return promise;
+}
 
 /*
  * pread/pwrite with RWF_NOWAIT, on the calling (event loop) thread. They do the
@@ -191,6 +304,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"seekEnd", NULL, seek_end, NULL, NULL, NULL, napi_default, NULL},
     {"preadNowait", NULL, pread_nowait, NULL, NULL, NULL, napi_default, NULL},
     {"pwriteNowait", NULL, pwrite_nowait, NULL, NULL, NULL, napi_default, NULL},
+    {"sendRange", NULL, send_range_start, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

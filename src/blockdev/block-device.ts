@@ -30,6 +30,16 @@ export interface BlockDevice {
    * straight into its reply, saving a copy and an allocation per request).
    */
   readInto?(buffer: Buffer, bufferOffset: number, offset: number, length: number): Promise<void>;
+  /**
+   * Optional fast path: sends `header`, then the bytes at [offset, offset +
+   * length), to the non-blocking socket `socketFd`, as far as it takes them
+   * without waiting, and without copying the bytes through our memory.
+   * Resolves to how many bytes went, header included (the caller sends the
+   * rest), or to "hole" without sending anything when `refuseHoles` is set
+   * and the range holds a hole. A rejection leaves the socket's stream
+   * broken: some of the bytes may have gone.
+   */
+  sendRange?(socketFd: number, header: Buffer, offset: number, length: number, refuseHoles: boolean): Promise<number | "hole">;
 }
 
 export interface ZeroOptions {

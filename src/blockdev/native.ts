@@ -1,6 +1,6 @@
 /**
  * The native helpers (native/lifeline_fs.c): hole punching, zeroing and
- * SEEK_DATA/SEEK_HOLE, which Node's fs does not offer. Built by `npm install`.
+ * SEEK_DATA/SEEK_HOLE, and sendfile, which Node's fs does not offer. Built by `npm install`.
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -18,7 +18,15 @@ export interface NativeFs {
   preadNowait(fd: number, buffer: Buffer, bufferOffset: number, length: number, position: number): number;
   /** pwrite with RWF_NOWAIT on this thread: bytes written, or -errno (-EOPNOTSUPP where the file system cannot). */
   pwriteNowait(fd: number, buffer: Buffer, bufferOffset: number, length: number, position: number): number;
+  /**
+   * On the thread pool: `header`, then the file's bytes at [offset, offset + length) by sendfile, to a
+   * non-blocking socket until it would block. Bytes sent, header included; SEND_RANGE_HOLE (and nothing
+   * sent) when `checkHoles` is set and the range holds a hole.
+   */
+  sendRange(socketFd: number, fileFd: number, header: Buffer, offset: number, length: number, checkHoles: boolean): Promise<number>;
 }
+
+export const SEND_RANGE_HOLE = -2;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 

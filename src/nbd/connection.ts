@@ -23,6 +23,8 @@ import { adoptSocket } from "./socket-input.js";
 /** How long a drained client may take to hang up before it is cut off. */
 const DRAIN_CLOSE_TIMEOUT_MS = 5_000;
 
+const EMPTY = Buffer.alloc(0);
+
 /** Where reads land when they are not the rest of a WRITE's data. */
 const STAGING_BYTES = 256 * 1024;
 
@@ -73,6 +75,13 @@ export class Connection {
   #paused = false;
   /** Replies are gathered until the loop's check phase: one writev for all that completed in one turn. */
   #corked = false;
+  /** A direct send has the socket (see claimSocket): replies wait here meanwhile, in order. */
+  #claimed = false;
+  /** Direct sends waiting for the socket, first come first served. */
+  readonly #claimants: Array<(fd: number | null) => void> = [];
+  /** An empty write is out, to tell when the socket has been flushed for a claimant. */
+  #flushing = false;
+  readonly #waiting: Array<{ buffers: Buffer[]; sent: (() => void) | undefined }> = [];
   /** Who waits for the last request in flight to finish (drain and close may both). */
   #idle: Array<() => void> = [];
   readonly closed: Promise<void>;
@@ -202,6 +211,8 @@ export class Connection {
     this.#exp = exp;
     this.#transmission = new Transmission(exp, this.#negotiation.choices, {
       send: (buffers, sent) => this.#write(buffers, sent),
+      claimSocket: () => this.#claimSocket(),
+      releaseSocket: (rest, sent, broken) => this.#releaseSocket(rest, sent, broken),
       pool: this.#pool,
       log: this.#log,
     });
@@ -239,6 +250,13 @@ export class Connection {
   }
 
   #write(buffers: Buffer[], sent?: () => void): void {
+    // While a direct send has the socket or waits for it, replies queue: they
+    // would keep the socket from ever being flushed for it.
+    if (this.#claimed || this.#claimants.length > 0) this.#waiting.push({ buffers, sent });
+    else this.#put(buffers, sent);
+  }
+
+  #put(buffers: Buffer[], sent?: () => void): void {
     if (this.#phase === "closed" || this.#socket.destroyed) {
       // Never handed to the socket, so nothing else holds it.
       sent?.();
@@ -253,6 +271,64 @@ export class Connection {
     }
     for (let i = 0; i < buffers.length; i++) this.#socket.write(buffers[i]!, i === buffers.length - 1 && sent ? () => sent() : undefined);
     if (this.#socket.writableLength >= this.#limits.maxQueuedReplyBytes) this.#pause();
+  }
+
+  /**
+   * The socket's descriptor, lent to one direct send at a time, in the order
+   * asked, once every byte written before is in the kernel: the direct bytes
+   * must follow them in the stream. Null when the connection is closing or
+   * the descriptor cannot be had (`_handle.fd` is Node's, undocumented).
+   */
+  #claimSocket(): Promise<number | null> {
+    if (this.#socketFd() === null) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.#claimants.push(resolve);
+      this.#grant();
+    });
+  }
+
+  #grant(): void {
+    if (this.#claimed || this.#claimants.length === 0) return;
+    const fd = this.#phase === "closed" || this.#socket.destroyed ? null : this.#socketFd();
+    if (fd === null) {
+      for (const claimant of this.#claimants.splice(0)) claimant(null);
+      return;
+    }
+    if (this.#socket.writableLength > 0) {
+      // An empty write's callback runs once everything before it is written.
+      if (this.#flushing) return;
+      this.#flushing = true;
+      this.#socket.write(EMPTY, () => {
+        this.#flushing = false;
+        this.#grant();
+      });
+      return;
+    }
+    this.#claimed = true;
+    this.#claimants.shift()!(fd);
+  }
+
+  #socketFd(): number | null {
+    const fd = (this.#socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+    return typeof fd === "number" && fd >= 0 ? fd : null;
+  }
+
+  #releaseSocket(rest: Buffer[], sent: (() => void) | undefined, broken: unknown): void {
+    this.#claimed = false;
+    const waiting = this.#waiting.splice(0);
+    if (broken !== undefined) {
+      // Part of a reply may be in the stream: nothing after it would parse.
+      this.#log.warn({ conn: this.id, export: this.#exp?.name, err: broken instanceof Error ? broken.message : String(broken) }, "closing connection: a direct send failed");
+      this.#socket.destroy();
+      sent?.();
+      for (const w of waiting) w.sent?.();
+      this.#grant();
+      return;
+    }
+    if (rest.length > 0) this.#put(rest, sent);
+    else sent?.();
+    for (const w of waiting) this.#put(w.buffers, w.sent);
+    this.#grant();
   }
 
   readonly #uncork = (): void => {
@@ -314,6 +390,7 @@ export class Connection {
       this.#log.info({ conn: this.id, export: this.#exp?.name }, "client hung up in the middle of a request");
     }
     this.#phase = "closed";
+    this.#grant();
     // Requests still running finish on the device; their replies have nowhere to go.
     await this.#whenIdle();
     this.#pool.release(this.#staging);

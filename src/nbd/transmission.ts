@@ -39,6 +39,12 @@ import type { NbdRequest } from "./request-reader.js";
 
 /** Reads at least this long are split into data and hole chunks with structured replies. */
 const SPARSE_READ_MIN_BYTES = 256 * 1024;
+/**
+ * Reads at least this long go from the device straight to the socket when the
+ * device can (see BlockDevice.sendRange). Smaller ones are copied: from the
+ * page cache they are served on the event loop, without a trip to the pool.
+ */
+const DIRECT_READ_MIN_BYTES = 128 * 1024;
 /** A BLOCK_STATUS reply describes at most this many extents. */
 const MAX_STATUS_EXTENTS = 1024;
 
@@ -56,6 +62,18 @@ const ALLOWED_FLAGS: Record<number, number> = {
 export interface ReplySink {
   /** Sends one whole reply (one or more buffers, written together); `sent` runs once they are handed to the kernel. */
   send(buffers: Buffer[], sent?: () => void): void;
+  /**
+   * The socket's descriptor for a direct send, once nothing is queued for it;
+   * replies sent meanwhile wait until `releaseSocket`. Null when it cannot be
+   * had (the caller sends its usual way).
+   */
+  claimSocket?(): Promise<number | null>;
+  /**
+   * Ends a claim: `rest` goes out first, then the replies that waited. With
+   * `broken`, what the direct send left in the stream is unknown, and the
+   * connection is closed.
+   */
+  releaseSocket?(rest: Buffer[], sent?: () => void, broken?: unknown): void;
   pool: BufferPool;
   log: Logger;
 }
@@ -139,6 +157,10 @@ export class Transmission {
 
   async #read(req: NbdRequest): Promise<void> {
     const { offset, length } = req;
+    if (length >= DIRECT_READ_MIN_BYTES && this.#device.sendRange) {
+      const socketFd = (await this.#sink.claimSocket?.()) ?? null;
+      if (socketFd !== null && (await this.#directRead(req, socketFd))) return;
+    }
     if (!this.#choices.structuredReplies) {
       const reply = await this.#readReply(SIMPLE_REPLY_BYTES, offset, length);
       writeSimpleReply(reply, 0, req.cookieHi, req.cookieLo, 0);
@@ -148,6 +170,48 @@ export class Transmission {
     const reply = await this.#readReply(OFFSET_DATA_HEADER_BYTES, offset, length);
     writeOffsetDataHeader(reply, 0, REPLY_FLAG_DONE, req.cookieHi, req.cookieLo, offset, length);
     this.#sendPooled(reply, OFFSET_DATA_HEADER_BYTES + length);
+  }
+
+  /**
+   * One reply straight from the device to the claimed socket; whatever the
+   * socket did not take at once is read and sent after it. False when the
+   * range holds a hole that a structured reply should show (and nothing went).
+   */
+  async #directRead(req: NbdRequest, socketFd: number): Promise<boolean> {
+    const { offset, length } = req;
+    const sink = this.#sink;
+    const structured = this.#choices.structuredReplies;
+    const header = Buffer.allocUnsafe(structured ? OFFSET_DATA_HEADER_BYTES : SIMPLE_REPLY_BYTES);
+    if (structured) writeOffsetDataHeader(header, 0, REPLY_FLAG_DONE, req.cookieHi, req.cookieLo, offset, length);
+    else writeSimpleReply(header, 0, req.cookieHi, req.cookieLo, 0);
+    let sent: number | "hole";
+    try {
+      sent = await this.#device.sendRange!(socketFd, header, offset, length, structured && !(req.flags & CF.DF));
+    } catch (err) {
+      sink.releaseSocket!([], undefined, err);
+      return true;
+    }
+    if (sent === "hole") {
+      sink.releaseSocket!([]);
+      return false;
+    }
+    const total = header.length + length;
+    if (sent >= total) {
+      sink.releaseSocket!([]);
+      return true;
+    }
+    const from = Math.max(0, sent - header.length);
+    const pooled = sink.pool.acquire(length - from);
+    try {
+      await this.#readInto(pooled, 0, offset + from, length - from);
+    } catch (err) {
+      sink.pool.release(pooled);
+      sink.releaseSocket!([], undefined, err);
+      return true;
+    }
+    const rest = pooled.subarray(0, length - from);
+    sink.releaseSocket!(sent < header.length ? [header.subarray(sent), rest] : [rest], () => sink.pool.release(pooled));
+    return true;
   }
 
   /**

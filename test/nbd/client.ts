@@ -560,3 +560,14 @@ export function assembleRead(r: Reply, offset: number, length: number): Buffer {
   if (end !== length) throw new Error(`READ reply leaves ${end}..${length} uncovered`);
   return out;
 }
+
+/** Bytes derived from a seed, so that every write is distinguishable. */
+export function pattern(length: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(length);
+  let x = (seed * 2654435761 + 1) >>> 0;
+  for (let i = 0; i < length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}

@@ -48,6 +48,7 @@ import {
   metaData,
   parseChunk,
   type Chunk,
+  pattern,
 } from "./client.js";
 
 const KiB = 1024;
@@ -112,15 +113,6 @@ class GuardedDevice implements BlockDevice {
   async close(): Promise<void> {}
 }
 
-function pattern(length: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(length);
-  let x = (seed * 2654435761 + 1) >>> 0;
-  for (let i = 0; i < length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 interface ExportModel {
   name: string;

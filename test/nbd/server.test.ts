@@ -33,6 +33,7 @@ import {
   infoData,
   metaData,
   type OptionReply,
+  pattern,
 } from "./client.js";
 
 const KiB = 1024;
@@ -186,15 +187,6 @@ async function serve(
   return { server, port, provider: statics, lines, close: () => server.close() };
 }
 
-function pattern(length: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(length);
-  let x = seed * 2654435761 + 1;
-  for (let i = 0; i < length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 /** Waits until `value()` has not changed for a while (or `limit` polls), and returns it. */
 async function settled(value: () => number, quietPolls = 8, pollMs = 50, limit = 400): Promise<number> {
