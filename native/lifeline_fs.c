@@ -6,7 +6,9 @@
  *   fallocate(ZERO_RANGE)  so that WRITE_ZEROES with NO_HOLE is cheap;
  *   lseek(SEEK_DATA/HOLE)  so that BLOCK_STATUS tells holes from data truthfully;
  *   sendfile               so that a big READ goes from the page cache to the
- *                          socket without passing through our memory.
+ *                          socket without passing through our memory;
+ *   splice                 so that a big WRITE's data goes from the socket to
+ *                          the file the same way.
  *
  * Each runs on the libuv thread pool (these calls can take milliseconds on a
  * large range, and the event loop serves every client) and settles a promise.
@@ -25,7 +27,7 @@
 #include <unistd.h>
 #include <node_api.h>
 
-enum op { OP_PUNCH, OP_ZERO, OP_SEEK_DATA, OP_SEEK_HOLE, OP_SEEK_END, OP_SEND_RANGE };
+enum op { OP_PUNCH, OP_ZERO, OP_SEEK_DATA, OP_SEEK_HOLE, OP_SEEK_END, OP_SEND_RANGE, OP_DRAIN_PIPE };
 
 /* Longest reply header sent before a range (a structured OFFSET_DATA chunk's is 32 bytes). */
 #define MAX_HEADER_BYTES 64
@@ -41,7 +43,7 @@ typedef struct {
   int64_t length;
   int64_t result;
   int err;
-  /* OP_SEND_RANGE: our own duplicate of the socket, the header, whether to refuse ranges with holes. */
+  /* OP_SEND_RANGE: our own duplicate of the socket, the header, whether to refuse ranges with holes. OP_DRAIN_PIPE: the pipe. */
   int sock;
   int check_holes;
   size_t header_len;
@@ -87,6 +89,26 @@ static void send_range(call_t *c) {
   c->result = (int64_t)sent;
 }
 
+/*
+ * Writes `length` bytes held in a pipe (put there by spliceNowait) to the file
+ * at `offset`: the one copy of a big WRITE's data, on the pool. Here c->sock
+ * is the pipe's read end, which the caller owns.
+ */
+static void drain_pipe(call_t *c) {
+  int64_t done = 0;
+  while (done < c->length) {
+    loff_t at = c->offset + done;
+    ssize_t n = splice(c->sock, NULL, c->fd, &at, (size_t)(c->length - done), SPLICE_F_MOVE);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      c->err = n < 0 ? errno : EIO;
+      break;
+    }
+    done += n;
+  }
+  c->result = done;
+}
+
 static void execute(napi_env env, void *data) {
   call_t *c = data;
   (void)env;
@@ -121,6 +143,9 @@ static void execute(napi_env env, void *data) {
   }
   case OP_SEND_RANGE:
     send_range(c);
+    break;
+  case OP_DRAIN_PIPE:
+    drain_pipe(c);
     break;
   }
 }
@@ -165,19 +190,33 @@ static void complete(napi_env env, napi_status status, void *data) {
   free(c);
 }
 
+/* A call record, or NULL with a JS error thrown. */
+static call_t *new_call(napi_env env, enum op op) {
+  call_t *c = calloc(1, sizeof *c);
+  if (!c) napi_throw_error(env, "ENOMEM", "out of memory");
+  else c->op = op;
+  return c;
+}
+
+/* Runs the call on the thread pool; its promise. */
+static napi_value queue_call(napi_env env, call_t *c) {
+  napi_value promise, name;
+  napi_create_promise(env, &c->deferred, &promise);
+  napi_create_string_utf8(env, "lifeline_fs", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, execute, complete, c, &c->work);
+  napi_queue_async_work(env, c->work);
+  return promise;
+}
+
 static napi_value start(napi_env env, napi_callback_info info, enum op op, size_t nargs) {
   size_t argc = 3;
-  napi_value argv[3], promise, name;
+  napi_value argv[3];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < nargs) {
     napi_throw_type_error(env, NULL, "wrong number of arguments");
     return NULL;
   }
-  call_t *c = calloc(1, sizeof *c);
-  if (!c) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
-  c->op = op;
+  call_t *c = new_call(env, op);
+  if (!c) return NULL;
   double offset = 0, length = 0;
   if (napi_get_value_int32(env, argv[0], &c->fd) != napi_ok ||
       (nargs > 1 && napi_get_value_double(env, argv[1], &offset) != napi_ok) ||
@@ -188,11 +227,7 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op, size_
   }
   c->offset = (int64_t)offset;
   c->length = (int64_t)length;
-  napi_create_promise(env, &c->deferred, &promise);
-  napi_create_string_utf8(env, "lifeline_fs", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, c, &c->work);
-  napi_queue_async_work(env, c->work);
-  return promise;
+  return queue_call(env, c);
 }
 
 static napi_value punch_hole(napi_env env, napi_callback_info info) { return start(env, info, OP_PUNCH, 3); }
@@ -210,7 +245,7 @@ static napi_value seek_end(napi_env env, napi_callback_info info) { return start
  */
 static napi_value send_range_start(napi_env env, napi_callback_info info) {
   size_t argc = 6;
-  napi_value argv[6], promise, name;
+  napi_value argv[6];
   int sock, fd;
   void *header;
   size_t header_len;
@@ -230,11 +265,8 @@ static napi_value send_range_start(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "header too long, or a negative range");
     return NULL;
   }
-  call_t *c = calloc(1, sizeof *c);
-  if (!c) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  call_t *c = new_call(env, OP_SEND_RANGE);
+  if (!c) return NULL;
   c->sock = fcntl(sock, F_DUPFD_CLOEXEC, 0);
   if (c->sock < 0) {
     int err = errno;
@@ -242,18 +274,96 @@ static napi_value send_range_start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, errno_code(err), strerror(err));
     return NULL;
   }
-  c->op = OP_SEND_RANGE;
   c->fd = fd;
   c->offset = (int64_t)offset;
   c->length = (int64_t)length;
   c->check_holes = check_holes;
   c->header_len = header_len;
   memcpy(c->header, header, header_len);
-  napi_create_promise(env, &c->deferred, &promise);
-  napi_create_string_utf8(env, "lifeline_fs", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, c, &c->work);
-  napi_queue_async_work(env, c->work);
-  return promise;
+  return queue_call(env, c);
+}
+
+/*
+ * Big WRITEs, without reading their data into memory: the event loop moves it
+ * from the socket into a pipe (spliceNowait: page references, no copy), and
+ * the pool writes it from the pipe to the file (drainPipe: the one copy).
+ *
+ * makePipe(capacity) -> [readFd, writeFd, capacity granted].
+ */
+static napi_value make_pipe(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, v;
+  int32_t want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &want) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (capacity)");
+    return NULL;
+  }
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    napi_throw_error(env, errno_code(errno), strerror(errno));
+    return NULL;
+  }
+  int got = fcntl(fds[1], F_SETPIPE_SZ, want);
+  if (got < 0) got = fcntl(fds[1], F_GETPIPE_SZ);
+  napi_create_array_with_length(env, 3, &result);
+  napi_create_int32(env, fds[0], &v);
+  napi_set_element(env, result, 0, v);
+  napi_create_int32(env, fds[1], &v);
+  napi_set_element(env, result, 1, v);
+  napi_create_int32(env, got, &v);
+  napi_set_element(env, result, 2, v);
+  return result;
+}
+
+/* spliceNowait(socketFd, pipeWriteFd, length): bytes moved that had arrived, or -errno (-EAGAIN: none yet). */
+static napi_value splice_nowait(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], result;
+  int sock, pipe_w;
+  double length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &sock) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &pipe_w) != napi_ok ||
+      napi_get_value_double(env, argv[2], &length) != napi_ok || length < 0) {
+    napi_throw_type_error(env, NULL, "expected (socketFd, pipeWriteFd, length)");
+    return NULL;
+  }
+  size_t done = 0;
+  while (done < (size_t)length) {
+    ssize_t n = splice(sock, NULL, pipe_w, NULL, (size_t)length - done, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (done == 0 && n < 0) done = (size_t)-1;
+      break;
+    }
+    done += (size_t)n;
+  }
+  napi_create_double(env, done == (size_t)-1 ? (double)-errno : (double)done, &result);
+  return result;
+}
+
+/* drainPipe(pipeReadFd, fileFd, offset, length): see drain_pipe. */
+static napi_value drain_pipe_start(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int pipe_r, fd;
+  double offset, length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[0], &pipe_r) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
+      napi_get_value_double(env, argv[2], &offset) != napi_ok ||
+      napi_get_value_double(env, argv[3], &length) != napi_ok || offset < 0 || length < 0) {
+    napi_throw_type_error(env, NULL, "expected (pipeReadFd, fileFd, offset, length)");
+    return NULL;
+  }
+  call_t *c = new_call(env, OP_DRAIN_PIPE);
+  if (!c) return NULL;
+  c->sock = pipe_r;
+  c->fd = fd;
+  c->offset = (int64_t)offset;
+  c->length = (int64_t)length;
+  return queue_call(env, c);
 }
 
 /*
@@ -305,6 +415,9 @@ static napi_value init(napi_env env, napi_value exports) {
     {"preadNowait", NULL, pread_nowait, NULL, NULL, NULL, napi_default, NULL},
     {"pwriteNowait", NULL, pwrite_nowait, NULL, NULL, NULL, napi_default, NULL},
     {"sendRange", NULL, send_range_start, NULL, NULL, NULL, napi_default, NULL},
+    {"makePipe", NULL, make_pipe, NULL, NULL, NULL, napi_default, NULL},
+    {"spliceNowait", NULL, splice_nowait, NULL, NULL, NULL, napi_default, NULL},
+    {"drainPipe", NULL, drain_pipe_start, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -40,6 +40,14 @@ export interface BlockDevice {
    * broken: some of the bytes may have gone.
    */
   sendRange?(socketFd: number, header: Buffer, offset: number, length: number, refuseHoles: boolean): Promise<number | "hole">;
+  /**
+   * Optional fast path, the other way: takes, on this thread, up to `length`
+   * bytes that have already arrived on the non-blocking socket `socketFd`,
+   * without copying them through our memory, to be written at `offset`.
+   * Returns how many were taken (0: none; the caller reads the rest its usual
+   * way) and when they are written.
+   */
+  receiveRange?(socketFd: number, offset: number, length: number): { taken: number; written: Promise<void> };
 }
 
 export interface ZeroOptions {

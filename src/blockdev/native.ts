@@ -1,6 +1,6 @@
 /**
  * The native helpers (native/lifeline_fs.c): hole punching, zeroing and
- * SEEK_DATA/SEEK_HOLE, and sendfile, which Node's fs does not offer. Built by `npm install`.
+ * SEEK_DATA/SEEK_HOLE, sendfile and splice, which Node's fs does not offer. Built by `npm install`.
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -24,6 +24,12 @@ export interface NativeFs {
    * sent) when `checkHoles` is set and the range holds a hole.
    */
   sendRange(socketFd: number, fileFd: number, header: Buffer, offset: number, length: number, checkHoles: boolean): Promise<number>;
+  /** A non-blocking pipe of (asked) `capacity` bytes: [readFd, writeFd, capacity granted]. */
+  makePipe(capacity: number): [number, number, number];
+  /** On this thread: up to `length` bytes that have arrived on a non-blocking socket, moved into a pipe by splice. Bytes moved, or -errno. */
+  spliceNowait(socketFd: number, pipeWriteFd: number, length: number): number;
+  /** On the thread pool: `length` bytes from a pipe to the file at `offset`, by splice. */
+  drainPipe(pipeReadFd: number, fileFd: number, offset: number, length: number): Promise<number>;
 }
 
 export const SEND_RANGE_HOLE = -2;

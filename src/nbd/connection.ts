@@ -217,6 +217,13 @@ export class Connection {
       log: this.#log,
     });
     this.#phase = "transmission";
+    // Only a socket we read ourselves: Node's own reads run ahead into a WRITE's data.
+    if (exp.device.receiveRange && this.#reusesChunks) {
+      this.#requests.receive = (req) => {
+        const fd = this.#socketFd();
+        if (fd !== null && this.#phase === "transmission") this.#transmission!.receive(fd, req);
+      };
+    }
     this.#log.debug({ conn: this.id, export: exp.name, ...this.#negotiation.choices }, "transmission starts");
     const rest = this.#options.rest();
     this.#socket.resume();

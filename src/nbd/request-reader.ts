@@ -28,7 +28,16 @@ export interface NbdRequest {
   data: Buffer | null;
   /** The pool buffer behind `data`, to give back when the request is done. */
   pooled: Buffer | null;
+  /**
+   * How much of a WRITE's data was taken straight from the socket by the
+   * device (see `receive`), and when it is written; `data` holds only the rest.
+   */
+  received: number;
+  landed: Promise<void> | null;
 }
+
+/** WRITEs at least this long may have their data taken straight from the socket. */
+export const DIRECT_WRITE_MIN_BYTES = 256 * 1024;
 
 export class RequestReader {
   readonly #onRequest: (request: NbdRequest) => void;
@@ -42,6 +51,15 @@ export class RequestReader {
   #paused = false;
   /** Unparsed bytes kept while paused. */
   #held: Buffer | null = null;
+  /**
+   * Lets the device take a WRITE's data straight from the socket, when none
+   * of it has been read yet (it sets `received` and `landed`). It is asked of
+   * big WRITEs only, and, after one, the next read is of a header alone, so
+   * that the next WRITE's data is still in the socket.
+   */
+  receive: ((request: NbdRequest) => void) | null = null;
+  /** The last request was a big WRITE: read the next header alone. */
+  #headerAlone = false;
 
   constructor(onRequest: (request: NbdRequest) => void, options: { pool?: BufferPool; reusesChunks?: boolean } = {}) {
     this.#pool = options.pool ?? new BufferPool(0);
@@ -108,7 +126,8 @@ export class RequestReader {
    */
   nextReadBuffer(staging: Buffer): Buffer {
     const request = this.#pending;
-    if (!request || this.#held) return staging;
+    if (this.#held) return staging;
+    if (!request) return this.#headerAlone && this.#headerBytes === 0 ? staging.subarray(0, REQUEST_BYTES) : staging;
     return request.data!.subarray(this.#pendingBytes);
   }
 
@@ -136,8 +155,11 @@ export class RequestReader {
       length: buf.readUInt32BE(pos + 24),
       data: null,
       pooled: null,
+      received: 0,
+      landed: null,
     };
     const headerEnd = buf === dataChunk ? pos + REQUEST_BYTES : dataAt;
+    this.#headerAlone = request.type === Cmd.WRITE && request.length >= DIRECT_WRITE_MIN_BYTES && this.receive !== null;
     if (request.type !== Cmd.WRITE || request.length === 0) {
       this.#onRequest(request);
       return headerEnd;
@@ -148,16 +170,24 @@ export class RequestReader {
       );
     }
     const available = dataChunk.length - headerEnd;
+    if (available === 0 && this.#headerAlone) {
+      this.receive!(request);
+      if (request.received >= request.length) {
+        this.#onRequest(request);
+        return headerEnd;
+      }
+    }
     if (available >= request.length && !this.#reusesChunks) {
       request.data = dataChunk.subarray(headerEnd, headerEnd + request.length);
       this.#onRequest(request);
       return headerEnd + request.length;
     }
-    request.pooled = this.#pool.acquire(request.length);
-    request.data = request.pooled.subarray(0, request.length);
-    const n = Math.min(available, request.length);
+    const rest = request.length - request.received;
+    request.pooled = this.#pool.acquire(rest);
+    request.data = request.pooled.subarray(0, rest);
+    const n = Math.min(available, rest);
     dataChunk.copy(request.data, 0, headerEnd, headerEnd + n);
-    if (n === request.length) {
+    if (n === rest) {
       this.#onRequest(request);
       return headerEnd + n;
     }
@@ -168,13 +198,13 @@ export class RequestReader {
 
   #gather(chunk: Buffer, at: number): number {
     const request = this.#pending!;
-    const n = Math.min(request.length - this.#pendingBytes, chunk.length - at);
     const data = request.data!;
+    const n = Math.min(data.length - this.#pendingBytes, chunk.length - at);
     // Read in place (see nextReadBuffer): the bytes are already where they belong.
     const inPlace = chunk.buffer === data.buffer && chunk.byteOffset + at === data.byteOffset + this.#pendingBytes;
     if (!inPlace) chunk.copy(data, this.#pendingBytes, at, at + n);
     this.#pendingBytes += n;
-    if (this.#pendingBytes === request.length) {
+    if (this.#pendingBytes === data.length) {
       this.#pending = null;
       this.#onRequest(request);
     }

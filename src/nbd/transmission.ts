@@ -100,7 +100,8 @@ export class Transmission {
         case Cmd.READ:
           return await this.#read(req);
         case Cmd.WRITE:
-          await this.#device.write(req.offset, req.data!, (req.flags & CF.FUA) !== 0);
+          if (req.landed) await this.#landWrite(req);
+          else await this.#device.write(req.offset, req.data!, (req.flags & CF.FUA) !== 0);
           break;
         case Cmd.FLUSH:
           await this.#device.flush();
@@ -129,6 +130,26 @@ export class Transmission {
       if (errno === Errno.EIO) this.#sink.log.error({ err, export: this.exp.name, command: CMD_NAMES[req.type] }, "device error");
       this.#fail(req, new NbdRequestError(errno, message));
     }
+  }
+
+  /**
+   * Lets the device take a WRITE's data straight from the socket, as much as
+   * has arrived, once the request is known good: nothing out of range ever
+   * reaches it. Sets `received` and `landed`.
+   */
+  receive(socketFd: number, req: NbdRequest): void {
+    if (req.type !== Cmd.WRITE || !this.#device.receiveRange || this.#check(req) !== null) return;
+    const { taken, written } = this.#device.receiveRange(socketFd, req.offset, req.length);
+    if (taken === 0) return;
+    req.received = taken;
+    req.landed = written;
+  }
+
+  /** A WRITE whose data was partly or wholly taken straight from the socket (see `receive`). */
+  async #landWrite(req: NbdRequest): Promise<void> {
+    const rest = req.received < req.length ? this.#device.write(req.offset + req.received, req.data!) : undefined;
+    await Promise.all([req.landed, rest]);
+    if (req.flags & CF.FUA) await this.#device.flush();
   }
 
   /** Why the request cannot be served, or null. */

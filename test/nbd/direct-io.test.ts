@@ -1,9 +1,12 @@
 /**
  * Big reads of a file go from the page cache to the socket by sendfile
- * (FileDevice.sendRange). What must hold whatever the socket does: every reply
- * whole and in one piece, the bytes those of the file, holes still shown as
- * holes, and replies that completed meanwhile neither lost nor interleaved,
- * including when the client stops reading and the socket fills up mid-reply.
+ * (FileDevice.sendRange), and big writes' data from the socket to the file by
+ * splice (FileDevice.receiveRange). What must hold whatever the socket does:
+ * every reply whole and in one piece, the bytes those of the file, holes still
+ * shown as holes, replies that completed meanwhile neither lost nor
+ * interleaved (also when the client stops reading and the socket fills up
+ * mid-reply), a write's data whole wherever it was cut in transit, and
+ * nothing written out of range or to a read-only export.
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -13,7 +16,7 @@ import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { NbdServer, StaticExports, type Logger } from "../../src/nbd/index.js";
 import { FileDevice } from "../../src/blockdev/index.js";
-import { CHUNK, CMD, RawClient, assembleRead, pattern } from "./client.js";
+import { CHUNK, CMD, CMDFLAG, E, RawClient, assembleRead, encodeRequest, pattern } from "./client.js";
 
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
@@ -21,13 +24,16 @@ const SIZE = 64 * MiB;
 const HOLE = { offset: 40 * MiB, length: 2 * MiB };
 
 
-describe("NBD server: big reads sent straight from the file", () => {
+describe("NBD server: big reads and writes straight between file and socket", () => {
   let dir: string;
   let device: FileDevice;
+  let readOnly: FileDevice;
   let server: NbdServer;
   let port: number;
   let content: Buffer;
   const warnings: string[] = [];
+  /** Bytes that went by sendfile and by splice, to show the fast paths ran. */
+  const direct = { sent: 0, taken: 0 };
   const clients: RawClient[] = [];
 
   before(async () => {
@@ -37,8 +43,22 @@ describe("NBD server: big reads sent straight from the file", () => {
     content.fill(0, HOLE.offset, HOLE.offset + HOLE.length);
     for (let at = 0; at < SIZE; at += 4 * MiB) await device.write(at, content.subarray(at, at + 4 * MiB));
     await device.trim(HOLE.offset, HOLE.length);
+    const sendRange = device.sendRange.bind(device);
+    device.sendRange = async (...args) => {
+      const sent = await sendRange(...args);
+      if (sent !== "hole") direct.sent += sent;
+      return sent;
+    };
+    const receiveRange = device.receiveRange.bind(device);
+    device.receiveRange = (...args) => {
+      const r = receiveRange(...args);
+      direct.taken += r.taken;
+      return r;
+    };
+    readOnly = await FileDevice.open(path.join(dir, "disk.raw"), { readOnly: true });
     const exports = new StaticExports();
     exports.add({ name: "disk", device });
+    exports.add({ name: "ro", device: readOnly });
     const logger: Logger = { debug() {}, info() {}, warn: (_o, m) => void warnings.push(m), error: (_o, m) => void warnings.push(m) };
     server = new NbdServer({ exports, logger });
     ({ port } = await server.listen(0));
@@ -48,17 +68,19 @@ describe("NBD server: big reads sent straight from the file", () => {
     for (const c of clients) c.close();
     await server.close();
     await device.close();
+    await readOnly.close();
     fs.rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(warnings, []);
   });
 
-  const session = async (structured: boolean) => {
-    const { client } = await RawClient.session(port, "disk", { structured });
+  const session = async (structured: boolean, name = "disk") => {
+    const { client } = await RawClient.session(port, name, { structured });
     clients.push(client);
     return client;
   };
 
   it("simple and structured replies carry the file's bytes, aligned or not", async () => {
+    const before = direct.sent;
     for (const structured of [false, true]) {
       const c = await session(structured);
       for (const [offset, length] of [[0, MiB], [12_345, 3 * MiB + 7], [SIZE - 128 * 1024, 128 * 1024], [5 * MiB, 32 * MiB]] as const) {
@@ -66,6 +88,7 @@ describe("NBD server: big reads sent straight from the file", () => {
         assert.ok(got.equals(content.subarray(offset, offset + length)), `${structured ? "structured" : "simple"} ${offset}+${length}`);
       }
     }
+    assert.ok(direct.sent - before > 8 * MiB, `only ${direct.sent - before} bytes went by sendfile`);
   });
 
   it("a structured read over a hole still shows the hole as a chunk", async () => {
@@ -118,5 +141,56 @@ describe("NBD server: big reads sent straight from the file", () => {
     await Promise.all(lost);
     const c = await session(true);
     assert.ok((await c.readBytes(3 * MiB, 2 * MiB)).equals(content.subarray(3 * MiB, 5 * MiB)));
+  });
+
+  /** Writes `data` at `offset` on `c` and on our copy of the content. */
+  const writeBoth = async (c: RawClient, offset: number, data: Buffer, flags = 0) => {
+    await c.writeBytes(offset, data, flags);
+    data.copy(content, offset);
+  };
+
+  it("big writes, one after another and many at once, land whole; the data after the first ones comes by splice", async () => {
+    const c = await session(true);
+    const before = direct.taken;
+    for (let i = 0; i < 8; i++) await writeBoth(c, i * MiB + 3 * i, pattern(MiB - i * 4096, 100 + i));
+    const batch = Array.from({ length: 24 }, (_, i) => [10 * MiB + i * (MiB + 512), pattern(i % 2 ? 512 * 1024 : MiB, 200 + i)] as const);
+    await Promise.all(batch.map(([offset, data]) => c.writeBytes(offset, data)));
+    for (const [offset, data] of batch) data.copy(content, offset);
+    // Bigger than a pipe, with FUA: the usual way.
+    await writeBoth(c, 44 * MiB, pattern(3 * MiB, 300), CMDFLAG.FUA);
+    await writeBoth(c, 50 * MiB, pattern(MiB, 301), CMDFLAG.FUA);
+    assert.ok(direct.taken - before > 16 * MiB, `only ${direct.taken - before} bytes came by splice`);
+    for (let at = 0; at < 56 * MiB; at += 8 * MiB) assert.ok((await c.readBytes(at, 8 * MiB)).equals(content.subarray(at, at + 8 * MiB)), `at ${at}`);
+    assert.ok(fs.readFileSync(path.join(dir, "disk.raw")).equals(content), "the file holds what was written");
+  });
+
+  it("a big write whose data arrives in pieces, after a pause, lands whole", async () => {
+    const c = await session(false);
+    await writeBoth(c, 20 * MiB, pattern(MiB, 400)); // the next header is then read alone
+    for (const cut of [0, 1, 4096, 300_000, MiB - 1]) {
+      const offset = 30 * MiB + cut;
+      const data = pattern(MiB, 500 + cut);
+      const bytes = encodeRequest({ type: CMD.WRITE, cookie: 77n, offset, data });
+      const reply = c.expect(77n, CMD.WRITE, MiB);
+      c.write(bytes.subarray(0, 28 + cut));
+      await delay(30);
+      c.write(bytes.subarray(28 + cut));
+      assert.equal((await reply).errno, 0);
+      data.copy(content, offset);
+      assert.ok((await c.readBytes(offset, MiB)).equals(data), `cut at ${cut}`);
+    }
+  });
+
+  it("a big write past the end or to a read-only export lands nowhere, and the connection goes on", async () => {
+    const c = await session(true);
+    await writeBoth(c, 0, pattern(MiB, 600));
+    const past = await c.request({ type: CMD.WRITE, offset: SIZE - MiB / 2, data: pattern(MiB, 601) });
+    assert.equal(past.errno, E.ENOSPC);
+    assert.equal(fs.statSync(path.join(dir, "disk.raw")).size, SIZE);
+    const ro = await session(true, "ro");
+    assert.equal((await ro.request({ type: CMD.WRITE, offset: 0, data: pattern(MiB, 602) })).errno, E.EPERM);
+    const refused = await ro.request({ type: CMD.WRITE, offset: MiB, data: pattern(MiB, 604) });
+    assert.equal(refused.errno, E.EPERM);
+    assert.ok((await c.readBytes(0, 2 * MiB)).equals(content.subarray(0, 2 * MiB)));
   });
 });
