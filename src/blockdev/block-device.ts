@@ -41,13 +41,30 @@ export interface BlockDevice {
    */
   sendRange?(socketFd: number, header: Buffer, offset: number, length: number, refuseHoles: boolean): Promise<number | "hole">;
   /**
-   * Optional fast path, the other way: takes, on this thread, up to `length`
-   * bytes that have already arrived on the non-blocking socket `socketFd`,
-   * without copying them through our memory, to be written at `offset`.
-   * Returns how many were taken (0: none; the caller reads the rest its usual
-   * way) and when they are written.
+   * Optional fast path, the other way: a WRITE's data taken from the
+   * non-blocking socket `socketFd` without copying it through our memory, to
+   * be written at `offset`. It takes at once what has arrived; see
+   * SocketReceipt for the rest. Null when it cannot (the caller reads the data
+   * its usual way).
    */
-  receiveRange?(socketFd: number, offset: number, length: number): { taken: number; written: Promise<void> };
+  receiveRange?(socketFd: number, offset: number, length: number): SocketReceipt | null;
+}
+
+/** A WRITE's data on its way from a socket to a device (BlockDevice.receiveRange). */
+export interface SocketReceipt {
+  /** Bytes taken so far. */
+  readonly taken: number;
+  /**
+   * Waits until the rest has arrived, on the event loop and without reading
+   * the socket (the caller must not read it meanwhile either), and takes it.
+   * Resolves to the bytes taken in all: fewer if the client hung up or
+   * `cancel` was called (the caller reads on as usual, and sees why).
+   */
+  rest(): Promise<number>;
+  /** Ends a `rest` early, shutting the socket's input down. */
+  cancel(): void;
+  /** Writes what was taken; called once, whatever was taken. */
+  land(): Promise<void>;
 }
 
 export interface ZeroOptions {

@@ -9,7 +9,7 @@
  * native helper, so BLOCK_STATUS is truthful and TRIM gives space back.
  */
 import fs from "node:fs";
-import { type BlockDevice, type Extent, type ZeroOptions, pushExtent } from "./block-device.js";
+import { type BlockDevice, type Extent, type SocketReceipt, type ZeroOptions, pushExtent } from "./block-device.js";
 import { BlockDeviceError, NotSupportedError, ReadOnlyError, fromSystemError } from "./errors.js";
 import { Flusher } from "./flusher.js";
 import { SEND_RANGE_HOLE, nativeFs } from "./native.js";
@@ -186,16 +186,46 @@ export class FileDevice implements BlockDevice {
    * one copy, into the page cache, where reading it into memory first made
    * two. Only a write the pipe holds whole, and only while pipes are free.
    */
-  receiveRange(socketFd: number, offset: number, length: number): { taken: number; written: Promise<void> } {
-    if (this.readOnly || this.#closed) return NOTHING_TAKEN;
+  receiveRange(socketFd: number, offset: number, length: number): SocketReceipt | null {
+    if (this.readOnly || this.#closed || length > PIPE_BYTES) return null;
     const pipe = this.#pipes.pop() ?? this.#makePipe();
-    if (!pipe) return NOTHING_TAKEN;
-    const taken = length <= pipe.capacity ? nativeFs.spliceNowait(socketFd, pipe.writeFd, length) : 0;
-    if (taken <= 0) {
+    if (!pipe) return null;
+    if (length > pipe.capacity) {
       this.#pipes.push(pipe);
-      return NOTHING_TAKEN;
+      return null;
     }
-    const written = nativeFs.drainPipe(pipe.readFd, this.#fd, offset, taken).then(
+    let taken = Math.max(0, nativeFs.spliceNowait(socketFd, pipe.writeFd, length));
+    let watched = -1;
+    return {
+      get taken() {
+        return taken;
+      },
+      rest: () =>
+        new Promise<number>((resolve) => {
+          try {
+            watched = nativeFs.spliceWhenArrived(socketFd, pipe.writeFd, length - taken, (moved) => {
+              watched = -1;
+              taken += moved;
+              resolve(taken);
+            });
+          } catch {
+            resolve(taken);
+          }
+        }),
+      cancel: () => {
+        if (watched >= 0) nativeFs.shutdownSocket(watched);
+      },
+      land: () => this.#land(pipe, offset, taken),
+    };
+  }
+
+  /** Writes what a pipe holds at `offset`, and frees the pipe. */
+  #land(pipe: Pipe, offset: number, bytes: number): Promise<void> {
+    if (bytes === 0) {
+      this.#returnPipe(pipe);
+      return Promise.resolve();
+    }
+    const written = nativeFs.drainPipe(pipe.readFd, this.#fd, offset, bytes).then(
       () => this.#returnPipe(pipe),
       (err: unknown) => {
         // What the file refused is still in the pipe.
@@ -205,7 +235,7 @@ export class FileDevice implements BlockDevice {
     );
     // A request that never gets served (its client hung up) must not leave an unhandled rejection.
     written.catch(() => {});
-    return { taken, written };
+    return written;
   }
 
   #makePipe(): Pipe | null {
@@ -421,7 +451,6 @@ const EAGAIN = 11;
 const PIPE_BYTES = 1024 * 1024;
 /** Pipes in use at once, per file: the writes of several clients at queue depth 8. */
 const MAX_PIPES = 32;
-const NOTHING_TAKEN = { taken: 0, written: Promise.resolve() };
 
 interface Pipe {
   readFd: number;

@@ -1,4 +1,4 @@
-export type { BlockDevice, Extent, ZeroOptions } from "./block-device.js";
+export type { BlockDevice, Extent, SocketReceipt, ZeroOptions } from "./block-device.js";
 export { pushExtent } from "./block-device.js";
 export {
   BlockDeviceError,

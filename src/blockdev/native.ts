@@ -30,6 +30,14 @@ export interface NativeFs {
   spliceNowait(socketFd: number, pipeWriteFd: number, length: number): number;
   /** On the thread pool: `length` bytes from a pipe to the file at `offset`, by splice. */
   drainPipe(pipeReadFd: number, fileFd: number, offset: number, length: number): Promise<number>;
+  /**
+   * On the event loop: waits (SO_RCVLOWAT) until `length` more bytes have arrived on the socket, which
+   * the caller does not read meanwhile, and splices them into the pipe; `done(bytes moved)` runs once
+   * (fewer if the client hung up). Returns the descriptor watched, for shutdownSocket.
+   */
+  spliceWhenArrived(socketFd: number, pipeWriteFd: number, length: number, done: (moved: number) => void): number;
+  /** Shuts a socket's input down: a spliceWhenArrived wait on it ends. */
+  shutdownSocket(fd: number): void;
 }
 
 export const SEND_RANGE_HOLE = -2;

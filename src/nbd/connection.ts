@@ -11,6 +11,7 @@ import type net from "node:net";
 import { NbdProtocolError } from "./errors.js";
 import type { ExportProvider, NbdExport } from "./exports.js";
 import type { BufferPool } from "./buffer-pool.js";
+import type { SocketReceipt } from "../blockdev/index.js";
 import { greeting } from "./handshake.js";
 import type { Logger } from "./logger.js";
 import { Negotiation, optionName, type Outcome } from "./negotiation.js";
@@ -77,6 +78,8 @@ export class Connection {
   #corked = false;
   /** A direct send has the socket (see claimSocket): replies wait here meanwhile, in order. */
   #claimed = false;
+  /** A WRITE's data the device waits for (see #receive): the socket is not read meanwhile. */
+  #receipt: SocketReceipt | null = null;
   /** Direct sends waiting for the socket, first come first served. */
   readonly #claimants: Array<(fd: number | null) => void> = [];
   /** An empty write is out, to tell when the socket has been flushed for a claimant. */
@@ -137,6 +140,8 @@ export class Connection {
   async #hangUp(): Promise<void> {
     this.#phase = "draining";
     const timer = setTimeout(() => this.#socket.destroy(), DRAIN_CLOSE_TIMEOUT_MS);
+    // Input is dropped from now on, a WRITE's data waited for included.
+    this.#receipt?.cancel();
     this.#paused = false;
     this.#socket.resume();
     await this.#whenIdle();
@@ -218,12 +223,7 @@ export class Connection {
     });
     this.#phase = "transmission";
     // Only a socket we read ourselves: Node's own reads run ahead into a WRITE's data.
-    if (exp.device.receiveRange && this.#reusesChunks) {
-      this.#requests.receive = (req) => {
-        const fd = this.#socketFd();
-        if (fd !== null && this.#phase === "transmission") this.#transmission!.receive(fd, req);
-      };
-    }
+    if (exp.device.receiveRange && this.#reusesChunks) this.#requests.receive = (req) => this.#receive(req);
     this.#log.debug({ conn: this.id, export: exp.name, ...this.#negotiation.choices }, "transmission starts");
     const rest = this.#options.rest();
     this.#socket.resume();
@@ -244,6 +244,37 @@ export class Connection {
       this.#pause();
     }
     void this.#transmission!.serve(req).then(() => this.#done(req, bytes));
+  }
+
+  /**
+   * A big WRITE's data, straight from the socket to the device: what has
+   * arrived at once, and the rest when it has all arrived, with the socket
+   * left unread meanwhile (the device takes it from the kernel itself).
+   */
+  #receive(req: NbdRequest): "taken" | "waiting" | "no" {
+    const fd = this.#socketFd();
+    const receipt = fd !== null && this.#phase === "transmission" ? this.#transmission!.receive(fd, req) : null;
+    if (!receipt) return "no";
+    if (receipt.taken === req.length) {
+      req.received = req.length;
+      req.landed = receipt.land();
+      return "taken";
+    }
+    this.#receipt = receipt;
+    this.#socket.pause();
+    void receipt.rest().then((taken) => {
+      this.#receipt = null;
+      req.received = taken;
+      req.landed = receipt.land();
+      if (this.#phase !== "transmission") return;
+      try {
+        this.#requests.received();
+      } catch (err) {
+        return this.#protocolError(err);
+      }
+      if (!this.#paused && !this.#requests.paused) this.#socket.resume();
+    });
+    return "waiting";
   }
 
   #done(req: NbdRequest, bytes: number): void {
@@ -370,7 +401,7 @@ export class Connection {
     } catch (err) {
       return this.#protocolError(err);
     }
-    if (!this.#requests.paused) this.#socket.resume();
+    if (!this.#requests.paused && !this.#receipt) this.#socket.resume();
   }
 
   #whenIdle(): Promise<void> {
@@ -397,6 +428,7 @@ export class Connection {
       this.#log.info({ conn: this.id, export: this.#exp?.name }, "client hung up in the middle of a request");
     }
     this.#phase = "closed";
+    this.#receipt?.cancel();
     this.#grant();
     // Requests still running finish on the device; their replies have nowhere to go.
     await this.#whenIdle();

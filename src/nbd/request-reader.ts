@@ -53,11 +53,15 @@ export class RequestReader {
   #held: Buffer | null = null;
   /**
    * Lets the device take a WRITE's data straight from the socket, when none
-   * of it has been read yet (it sets `received` and `landed`). It is asked of
-   * big WRITEs only, and, after one, the next read is of a header alone, so
-   * that the next WRITE's data is still in the socket.
+   * of it has been read yet. "taken": all of it (`received` and `landed` are
+   * set); "waiting": the rest has not arrived, and the caller calls
+   * `received` once it is taken; "no": read it as usual. It is asked of big
+   * WRITEs only, and, after one, the next read is of a header alone, so that
+   * the next WRITE's data is still in the socket.
    */
-  receive: ((request: NbdRequest) => void) | null = null;
+  receive: ((request: NbdRequest) => "taken" | "waiting" | "no") | null = null;
+  /** The WRITE whose data the device is waiting for; nothing is parsed meanwhile. */
+  #receiving: NbdRequest | null = null;
   /** The last request was a big WRITE: read the next header alone. */
   #headerAlone = false;
 
@@ -97,7 +101,7 @@ export class RequestReader {
     let at = 0;
     const end = chunk.length;
     while (at < end) {
-      if (this.#paused) {
+      if (this.#paused || this.#receiving) {
         this.#held = Buffer.from(chunk.subarray(at));
         return;
       }
@@ -131,9 +135,24 @@ export class RequestReader {
     return request.data!.subarray(this.#pendingBytes);
   }
 
+  /** The device has taken what it could of the WRITE it was waiting for (`received`, `landed`); the rest is read as usual. */
+  received(): void {
+    const request = this.#receiving!;
+    this.#receiving = null;
+    if (request.received >= request.length) this.#onRequest(request);
+    else {
+      const rest = request.length - request.received;
+      request.pooled = this.#pool.acquire(rest);
+      request.data = request.pooled.subarray(0, rest);
+      this.#pending = request;
+      this.#pendingBytes = 0;
+    }
+    if (this.#held && !this.#paused) this.resume();
+  }
+
   /** Whether a request is half read (the connection may only end cleanly between requests). */
   get midRequest(): boolean {
-    return this.#headerBytes > 0 || this.#pending !== null;
+    return this.#headerBytes > 0 || this.#pending !== null || this.#receiving !== null;
   }
 
   /**
@@ -171,9 +190,13 @@ export class RequestReader {
     }
     const available = dataChunk.length - headerEnd;
     if (available === 0 && this.#headerAlone) {
-      this.receive!(request);
-      if (request.received >= request.length) {
+      const how = this.receive!(request);
+      if (how === "taken") {
         this.#onRequest(request);
+        return headerEnd;
+      }
+      if (how === "waiting") {
+        this.#receiving = request;
         return headerEnd;
       }
     }

@@ -8,7 +8,7 @@
  * This is the hot path: no closures or objects per request beyond the request
  * itself and its promise, reads land straight in the reply buffer.
  */
-import type { BlockDevice } from "../blockdev/index.js";
+import type { BlockDevice, SocketReceipt } from "../blockdev/index.js";
 import type { BufferPool } from "./buffer-pool.js";
 import { NbdRequestError, toErrno } from "./errors.js";
 import type { NbdExport } from "./exports.js";
@@ -133,16 +133,13 @@ export class Transmission {
   }
 
   /**
-   * Lets the device take a WRITE's data straight from the socket, as much as
-   * has arrived, once the request is known good: nothing out of range ever
-   * reaches it. Sets `received` and `landed`.
+   * Lets the device take a WRITE's data straight from the socket, once the
+   * request is known good: nothing out of range ever reaches it. Null when
+   * the data is to be read as usual.
    */
-  receive(socketFd: number, req: NbdRequest): void {
-    if (req.type !== Cmd.WRITE || !this.#device.receiveRange || this.#check(req) !== null) return;
-    const { taken, written } = this.#device.receiveRange(socketFd, req.offset, req.length);
-    if (taken === 0) return;
-    req.received = taken;
-    req.landed = written;
+  receive(socketFd: number, req: NbdRequest): SocketReceipt | null {
+    if (req.type !== Cmd.WRITE || !this.#device.receiveRange || this.#check(req) !== null) return null;
+    return this.#device.receiveRange(socketFd, req.offset, req.length);
   }
 
   /** A WRITE whose data was partly or wholly taken straight from the socket (see `receive`). */

@@ -51,9 +51,15 @@ describe("NBD server: big reads and writes straight between file and socket", ()
     };
     const receiveRange = device.receiveRange.bind(device);
     device.receiveRange = (...args) => {
-      const r = receiveRange(...args);
-      direct.taken += r.taken;
-      return r;
+      const receipt = receiveRange(...args);
+      if (receipt) {
+        const land = receipt.land;
+        receipt.land = () => {
+          direct.taken += receipt.taken;
+          return land();
+        };
+      }
+      return receipt;
     };
     readOnly = await FileDevice.open(path.join(dir, "disk.raw"), { readOnly: true });
     const exports = new StaticExports();
@@ -179,6 +185,35 @@ describe("NBD server: big reads and writes straight between file and socket", ()
       data.copy(content, offset);
       assert.ok((await c.readBytes(offset, MiB)).equals(data), `cut at ${cut}`);
     }
+  });
+
+  it("a client that hangs up in the middle of a big write's data harms nobody else", async () => {
+    const c = await session(true);
+    await writeBoth(c, 20 * MiB, pattern(MiB, 700));
+    const bytes = encodeRequest({ type: CMD.WRITE, cookie: 78n, offset: 21 * MiB, data: pattern(MiB, 701) });
+    void c.expect(78n, CMD.WRITE, MiB).catch(() => {});
+    c.write(bytes.subarray(0, 28 + 100_000));
+    await delay(30);
+    c.socket.destroy();
+    const other = await session(true);
+    assert.ok((await other.readBytes(20 * MiB, MiB)).equals(content.subarray(20 * MiB, 21 * MiB)));
+  });
+
+  it("server.close() ends a connection that waits for the rest of a big write's data", async () => {
+    const exports = new StaticExports();
+    exports.add({ name: "disk", device });
+    const own = new NbdServer({ exports, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+    const { port: ownPort } = await own.listen(0);
+    const { client: c } = await RawClient.session(ownPort, "disk");
+    clients.push(c);
+    await c.writeBytes(22 * MiB, pattern(MiB, 800));
+    pattern(MiB, 800).copy(content, 22 * MiB);
+    const bytes = encodeRequest({ type: CMD.WRITE, cookie: 79n, offset: 23 * MiB, data: pattern(MiB, 801) });
+    void c.expect(79n, CMD.WRITE, MiB).catch(() => {});
+    c.write(bytes.subarray(0, 28 + 200_000));
+    await delay(30);
+    await own.close();
+    await c.closed;
   });
 
   it("a big write past the end or to a read-only export lands nowhere, and the connection goes on", async () => {
