@@ -10,7 +10,7 @@
  * data, CPU per GiB on each side, an initial sync against nbdcopy between two
  * nbdkit servers, and a bitmap sync after a link cut.
  *
- *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 20] [--only tls,ratio,rpo,wire,initial,cut] [--jobs seq,rand] [--profile DIR]
+ *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 60] [--only tls,ratio,rpo,wire,initial,cut] [--jobs seq,rand] [--profile DIR]
  *
  * With --profile, each ratio job's first replicating run is CPU-profiled in both
  * appliances (after the warm-up): DIR/<job>-<role>.cpuprofile, for Chrome DevTools.
@@ -322,7 +322,7 @@ async function main(): Promise<void> {
     if (only.includes("rpo")) await rpoUnderLoad(root, ids, sizeMiB, seconds, results, rows);
     if (only.includes("wire")) await wire(root, ids, results, rows);
     if (only.includes("initial")) await initialSync(root, ids, results, rows);
-    if (only.includes("cut")) await cutAndResync(root, ids, opt("cut-seconds", 20), results, rows);
+    if (only.includes("cut")) await cutAndResync(root, ids, opt("cut-seconds", 60), results, rows);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
@@ -440,30 +440,50 @@ async function ratio(root: string, ids: string, sizeMiB: number, rounds: number,
   results.ratio = out;
 }
 
+/**
+ * RPO under random writes at rising rates: 4 KiB writes (an IOPS load: this
+ * 2-core machine's replicating write path tops out near 90 MB/s of them) and
+ * 64 KiB writes (the same bytes in fewer, bigger writes, as databases and
+ * file systems write).
+ */
 async function rpoUnderLoad(root: string, ids: string, sizeMiB: number, seconds: number, results: Record<string, unknown>, rows: Array<Array<string | number>>): Promise<void> {
   const p = await startPair(path.join(root, "rpo"), ids, true, sizeMiB);
-  const out: Array<{ rateMBps: number; achievedMBps: number; p50Ms: number; p99Ms: number; maxMs: number }> = [];
+  const ladders = [
+    { bs: "4k", iodepth: 32, rates: [10, 20, 40, 60, 80, 100, 120] },
+    { bs: "64k", iodepth: 8, rates: [50, 100, 150, 200, 250] },
+  ];
+  const out: Record<string, { runs: RpoRun[]; highestAchievedRateWithP99Under2sMBps: number }> = {};
   try {
     await fio(p.uri, ["--rw=write", "--bs=1M", "--iodepth=8", `--size=${sizeMiB}M`]);
     await caughtUp(p);
-    // 4 KiB random writes at rising rates (this 2-core machine's NBD path alone tops out near 60 MB/s of them).
-    for (const rate of [10, 20, 40, 60, 80, 100, 120]) {
-      const run = fio(p.uri, ["--rw=randwrite", "--bs=4k", "--iodepth=32", `--size=${sizeMiB}M`, "--time_based", `--runtime=${Math.max(seconds, 8)}`, `--rate=${rate}m`]);
-      const { result, rpo } = await sampleRpo(p, run);
-      await caughtUp(p);
-      const r = { rateMBps: rate, achievedMBps: result.mbPerSec, p50Ms: percentile(rpo, 50), p99Ms: percentile(rpo, 99), maxMs: Math.max(...rpo) };
-      out.push(r);
-      rows.push([`RPO at ${rate} MB/s of 4k random writes (achieved ${result.mbPerSec.toFixed(0)})`, r.p50Ms, "ms p50", `p99 ${r.p99Ms} ms, max ${r.maxMs} ms`]);
-      if (r.p99Ms > 2000 || result.mbPerSec < rate * 0.8) break;
+    for (const { bs, iodepth, rates } of ladders) {
+      const runs: RpoRun[] = [];
+      for (const rate of rates) {
+        const run = fio(p.uri, ["--rw=randwrite", `--bs=${bs}`, `--iodepth=${iodepth}`, `--size=${sizeMiB}M`, "--time_based", `--runtime=${Math.max(seconds, 8)}`, `--rate=${rate}m`]);
+        const { result, rpo } = await sampleRpo(p, run);
+        await caughtUp(p);
+        const r = { rateMBps: rate, achievedMBps: result.mbPerSec, p50Ms: percentile(rpo, 50), p99Ms: percentile(rpo, 99), maxMs: Math.max(...rpo) };
+        runs.push(r);
+        rows.push([`RPO at ${rate} MB/s of ${bs} random writes (achieved ${result.mbPerSec.toFixed(0)})`, r.p50Ms, "ms p50", `p99 ${r.p99Ms} ms, max ${r.maxMs} ms`]);
+        if (r.p99Ms > 2000 || result.mbPerSec < rate * 0.8) break;
+      }
+      // The rate fio reached, not the one asked for: past what the machine sustains, fio falls short.
+      const best = runs.filter((r) => r.p99Ms <= 2000).reduce((m, r) => Math.max(m, r.achievedMBps), 0);
+      out[bs] = { runs, highestAchievedRateWithP99Under2sMBps: best };
+      rows.push([`highest ${bs} random write rate reached with RPO p99 <= 2 s`, best, "MB/s", "target: a sustained 100 MB/s with p50 <= 1 s, p99 <= 2 s"]);
     }
   } finally {
     await p.stop();
   }
-  // The rate fio reached, not the one asked for: past what the machine sustains, fio falls short.
-  const ok = out.filter((r) => r.p99Ms <= 2000);
-  const best = ok.reduce((m, r) => Math.max(m, r.achievedMBps), 0);
-  results.rpo = { runs: out, highestAchievedRateWithP99Under2sMBps: best };
-  rows.push(["highest 4k write rate reached with RPO p99 <= 2 s", best, "MB/s", "target: a sustained 100 MB/s with p50 <= 1 s, p99 <= 2 s"]);
+  results.rpo = out;
+}
+
+interface RpoRun {
+  rateMBps: number;
+  achievedMBps: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
 }
 
 async function wire(root: string, ids: string, results: Record<string, unknown>, rows: Array<Array<string | number>>): Promise<void> {

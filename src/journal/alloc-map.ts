@@ -24,7 +24,7 @@
  * crash: its blocks are checked and given checksums.
  */
 import fs from "node:fs";
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "../checksum/index.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { OverlayCorruptError } from "./errors.js";
 import { readU64, writeU64 } from "./record.js";

@@ -6,7 +6,7 @@
 import { JournalError, JournalOrderError } from "./errors.js";
 import type { DiskInfo } from "./group-files.js";
 import type { PendingRecord } from "./appender.js";
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "../checksum/index.js";
 import { MAX_PAYLOAD_BYTES, RecordType, encodeCheckpointPayload } from "./record.js";
 
 export type AppendInput =

@@ -24,7 +24,7 @@
  * crc32c of the 32 bytes before it, 4 zero bytes.
  */
 import fs from "node:fs/promises";
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "../checksum/index.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { JournalError } from "./errors.js";
 import { readU64, writeU64 } from "./record.js";

@@ -18,7 +18,7 @@
  */
 import fs from "node:fs/promises";
 import { type BlockDevice, type Extent, FileDevice, type ZeroOptions, pushExtent } from "../blockdev/index.js";
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "../checksum/index.js";
 import { AllocMap, BlockState } from "./alloc-map.js";
 import { OverlayCorruptError } from "./errors.js";
 import { sliceExtents } from "./pit-view.js";

@@ -17,7 +17,7 @@
  * from headers alone (never reading data) while still catching a damaged
  * header; the header covers dcrc, so together they cover header and data.
  */
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "../checksum/index.js";
 
 export const HEADER_BYTES = 48;
 /** Largest payload of one record; larger writes are split by the caller. */

@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "../checksum/index.js";
 import { FileDevice } from "../blockdev/index.js";
 import { fsyncDir } from "./atomic-file.js";
 import { readU64, writeU64 } from "./record.js";

@@ -13,7 +13,7 @@
  * meta JSON, zero padding to 8 bytes, then the columns back to back.
  */
 import fs from "node:fs/promises";
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "../checksum/index.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import type { RecordTable } from "./record-table.js";
 import type { RecordType } from "./record.js";

@@ -13,7 +13,7 @@
  * before it is decompressed; the decompressed size is checked against the
  * limit before lz4 allocates anything.
  */
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "../checksum/index.js";
 import { compressSync, uncompressSync } from "lz4-napi";
 import { crc32cCombine } from "./crc32c-combine.js";
 import { FrameError } from "./errors.js";
