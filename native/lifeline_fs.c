@@ -56,8 +56,9 @@ typedef struct {
  * non-blocking socket, as far as it takes them without waiting: a client that
  * does not read its replies never holds a thread-pool thread. The result is
  * how many bytes went (header included); the caller sends the rest its usual
- * way, after them. A disk read of pages not in the cache does block, here on
- * the pool, like any read.
+ * way, after them. It never fails: a failure (the client gone, the file
+ * unreadable) stops it, and the caller meets it again on its usual way. A disk
+ * read of pages not in the cache does block, here on the pool, like any read.
  */
 static void send_range(call_t *c) {
   if (c->check_holes) {
@@ -71,20 +72,15 @@ static void send_range(call_t *c) {
   while (sent < c->header_len) {
     ssize_t n = send(c->sock, c->header + sent, c->header_len - sent, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) break;
-    if (n < 0) {
-      c->err = errno;
-      break;
-    }
+    if (n < 0) break; /* EAGAIN, or the socket failed: the caller sends the rest its usual way, and sees why */
     sent += (size_t)n;
   }
-  while (c->err == 0 && sent >= c->header_len && sent < c->header_len + (size_t)c->length) {
+  while (sent >= c->header_len && sent < c->header_len + (size_t)c->length) {
     off_t at = c->offset + (off_t)(sent - c->header_len);
     ssize_t n = sendfile(c->sock, c->fd, &at, c->header_len + (size_t)c->length - sent);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) break;
-    if (n < 0) c->err = errno;
-    if (n <= 0) break; /* 0: the file ended early; the caller reads the rest as zeroes */
+    /* EAGAIN, a failure (the caller's own read or send of the rest meets it again), or 0: the file ended early */
+    if (n <= 0) break;
     sent += (size_t)n;
   }
   c->result = (int64_t)sent;
@@ -352,13 +348,16 @@ static napi_value splice_nowait(napi_env env, napi_callback_info info) {
  * into memory, the event loop watches the socket with SO_RCVLOWAT set to
  * what is missing, so that it wakes once, when all of it is there, and
  * splices it into the pipe. The caller has stopped reading the socket
- * meanwhile. The watch uses a duplicate of the socket, returned, so that it
- * outlives a close of the original; shutting its input down (shutdownSocket)
- * ends the wait. callback(bytes moved) runs once: all of them, or fewer if the
- * client hung up or the socket failed (the caller reads on as usual, and
- * sees why).
+ * meanwhile. The watch uses a duplicate of the socket, so that it outlives a
+ * close of the original; stopWaiting(watchFd) ends it at once. callback(bytes
+ * moved) runs once: all of them, or fewer (the caller reads the rest as
+ * usual, and sees why) if the client hung up, the socket failed, the wait was
+ * stopped, or the pipe is full: a pipe holds 16 pages or more *pieces*, and
+ * from a real network each piece is one packet (about 1448 bytes), so a
+ * 1 MiB pipe may fill at a third of a MiB. A wake that finds data (the
+ * low-water mark was met) but moves nothing is that; waiting on would spin.
  */
-typedef struct {
+typedef struct wait_s {
   uv_poll_t poll;
   napi_env env;
   napi_ref callback;
@@ -366,7 +365,11 @@ typedef struct {
   int pipe_w;
   size_t want;
   size_t moved;
+  struct wait_s *next;
 } wait_t;
+
+/* The waits in progress, for stopWaiting; only the event loop's thread touches them. */
+static __thread wait_t *waits;
 
 static void set_lowat(int sock, size_t bytes) {
   int v = bytes > (1 << 30) ? (1 << 30) : (int)(bytes < 1 ? 1 : bytes);
@@ -379,21 +382,13 @@ static void wait_closed(uv_handle_t *h) {
   free(w);
 }
 
-static void wait_ready(uv_poll_t *poll, int status, int events) {
-  wait_t *w = (wait_t *)poll;
-  (void)events;
-  int finished = status < 0;
-  while (!finished && w->moved < w->want) {
-    ssize_t n = splice(w->sock, NULL, w->pipe_w, NULL, w->want - w->moved, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) break;
-    if (n <= 0) finished = 1; /* hung up, or failed */
-    else w->moved += (size_t)n;
-  }
-  if (!finished && w->moved < w->want) {
-    /* Woken early (the low-water mark is capped): wait for the rest. */
-    set_lowat(w->sock, w->want - w->moved);
-    return;
+/* Ends a wait: its callback runs with the bytes moved, from libuv's poll or from JS (stopWaiting). */
+static void finish_wait(wait_t *w, int from_js) {
+  for (wait_t **p = &waits; *p; p = &(*p)->next) {
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
   }
   uv_poll_stop(&w->poll);
   set_lowat(w->sock, 1);
@@ -406,8 +401,32 @@ static void wait_ready(uv_poll_t *poll, int status, int events) {
   napi_create_double(env, (double)w->moved, &arg);
   napi_delete_reference(env, w->callback);
   uv_close((uv_handle_t *)&w->poll, wait_closed);
-  napi_make_callback(env, NULL, global, cb, 1, &arg, &ignored);
+  if (from_js) napi_call_function(env, global, cb, 1, &arg, &ignored);
+  else napi_make_callback(env, NULL, global, cb, 1, &arg, &ignored);
   napi_close_handle_scope(env, scope);
+}
+
+static void wait_ready(uv_poll_t *poll, int status, int events) {
+  wait_t *w = (wait_t *)poll;
+  (void)events;
+  int finished = status < 0;
+  size_t before = w->moved;
+  while (!finished && w->moved < w->want) {
+    ssize_t n = splice(w->sock, NULL, w->pipe_w, NULL, w->want - w->moved, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      finished = w->moved == before; /* woken with data there, and none would go: the pipe is full */
+      break;
+    }
+    if (n <= 0) finished = 1; /* hung up, or failed */
+    else w->moved += (size_t)n;
+  }
+  if (!finished && w->moved < w->want) {
+    /* Woken early (the low-water mark is capped): wait for the rest. */
+    set_lowat(w->sock, w->want - w->moved);
+    return;
+  }
+  finish_wait(w, 0);
 }
 
 static napi_value splice_when_arrived(napi_env env, napi_callback_info info) {
@@ -435,34 +454,52 @@ static napi_value splice_when_arrived(napi_env env, napi_callback_info info) {
     return NULL;
   }
   w->sock = fcntl(sock, F_DUPFD_CLOEXEC, 0);
-  if (w->sock < 0 || uv_poll_init(loop, &w->poll, w->sock) != 0) {
+  if (w->sock < 0) {
     int err = errno;
-    if (w->sock >= 0) close(w->sock);
     free(w);
     napi_throw_error(env, errno_code(err), strerror(err));
+    return NULL;
+  }
+  int err = uv_poll_init(loop, &w->poll, w->sock);
+  if (err != 0) {
+    close(w->sock);
+    free(w);
+    napi_throw_error(env, "EUNKNOWN", uv_strerror(err));
     return NULL;
   }
   w->env = env;
   w->pipe_w = pipe_w;
   w->want = (size_t)length;
-  napi_create_reference(env, argv[3], 1, &w->callback);
   set_lowat(w->sock, w->want);
-  uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, wait_ready);
+  err = uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, wait_ready);
+  if (err != 0) {
+    uv_close((uv_handle_t *)&w->poll, wait_closed);
+    napi_throw_error(env, "EUNKNOWN", uv_strerror(err));
+    return NULL;
+  }
+  napi_create_reference(env, argv[3], 1, &w->callback);
+  w->next = waits;
+  waits = w;
   napi_create_int32(env, w->sock, &result);
   return result;
 }
 
-/* shutdownSocket(fd): ends a spliceWhenArrived wait early (its callback then runs): no more input, replies still go. */
-static napi_value shutdown_socket(napi_env env, napi_callback_info info) {
+/* stopWaiting(watchFd): ends a spliceWhenArrived wait now; its callback runs before this returns. */
+static napi_value stop_waiting(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   int fd;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
       napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected (fd)");
+    napi_throw_type_error(env, NULL, "expected (watchFd)");
     return NULL;
   }
-  shutdown(fd, SHUT_RD);
+  for (wait_t *w = waits; w; w = w->next) {
+    if (w->sock == fd && w->env == env) {
+      finish_wait(w, 1);
+      break;
+    }
+  }
   return NULL;
 }
 
@@ -542,7 +579,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"spliceNowait", NULL, splice_nowait, NULL, NULL, NULL, napi_default, NULL},
     {"drainPipe", NULL, drain_pipe_start, NULL, NULL, NULL, napi_default, NULL},
     {"spliceWhenArrived", NULL, splice_when_arrived, NULL, NULL, NULL, napi_default, NULL},
-    {"shutdownSocket", NULL, shutdown_socket, NULL, NULL, NULL, napi_default, NULL},
+    {"stopWaiting", NULL, stop_waiting, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -35,9 +35,10 @@ export interface BlockDevice {
    * length), to the non-blocking socket `socketFd`, as far as it takes them
    * without waiting, and without copying the bytes through our memory.
    * Resolves to how many bytes went, header included (the caller sends the
-   * rest), or to "hole" without sending anything when `refuseHoles` is set
-   * and the range holds a hole. A rejection leaves the socket's stream
-   * broken: some of the bytes may have gone.
+   * rest, and meets any failure there), or to "hole" without sending
+   * anything when `refuseHoles` is set and the range holds a hole. A
+   * rejection leaves the socket's stream broken: some of the bytes may have
+   * gone.
    */
   sendRange?(socketFd: number, header: Buffer, offset: number, length: number, refuseHoles: boolean): Promise<number | "hole">;
   /**
@@ -57,14 +58,17 @@ export interface SocketReceipt {
   /**
    * Waits until the rest has arrived, on the event loop and without reading
    * the socket (the caller must not read it meanwhile either), and takes it.
-   * Resolves to the bytes taken in all: fewer if the client hung up or
-   * `cancel` was called (the caller reads on as usual, and sees why).
+   * Resolves to the bytes taken in all: fewer if the client hung up, the
+   * device could hold no more, or `cancel` was called (the caller reads on as
+   * usual, and sees why).
    */
   rest(): Promise<number>;
-  /** Ends a `rest` early, shutting the socket's input down. */
+  /** Ends a `rest` at once; the socket is the caller's again when it returns. */
   cancel(): void;
-  /** Writes what was taken; called once, whatever was taken. */
+  /** Writes what was taken. Either this or `drop` is called, once. */
   land(): Promise<void>;
+  /** Throws away what was taken, unwritten: the WRITE will not be served. */
+  drop(): void;
 }
 
 export interface ZeroOptions {

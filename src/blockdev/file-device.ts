@@ -10,7 +10,7 @@
  */
 import fs from "node:fs";
 import { type BlockDevice, type Extent, type SocketReceipt, type ZeroOptions, pushExtent } from "./block-device.js";
-import { BlockDeviceError, NotSupportedError, ReadOnlyError, fromSystemError } from "./errors.js";
+import { BlockDeviceError, DeviceIoError, NotSupportedError, ReadOnlyError, fromSystemError } from "./errors.js";
 import { Flusher } from "./flusher.js";
 import { SEND_RANGE_HOLE, nativeFs } from "./native.js";
 
@@ -91,6 +91,9 @@ export class FileDevice implements BlockDevice {
   readonly #pipes: Pipe[] = [];
   #pipesMade = 0;
   #cannotPipe = false;
+  /** Thread-pool work on the descriptor that is not a request's (direct sends, pipes landing): close waits for it. */
+  #poolWork = 0;
+  #poolWorkDone: (() => void) | undefined;
 
   private constructor(path: string, fd: number, size: number, readOnly: boolean, isBlockDevice: boolean) {
     this.path = path;
@@ -172,12 +175,16 @@ export class FileDevice implements BlockDevice {
    * cores, where the client's own copy out of the socket is then the only one.
    */
   async sendRange(socketFd: number, header: Buffer, offset: number, length: number, refuseHoles: boolean): Promise<number | "hole"> {
+    if (this.#closed) return 0;
+    let sending: Promise<number>;
     try {
-      const sent = await nativeFs.sendRange(socketFd, this.#fd, header, offset, length, refuseHoles && this.#canSeekHoles);
-      return sent === SEND_RANGE_HOLE ? "hole" : sent;
-    } catch (err) {
-      throw fromSystemError(err, `send ${this.path} to a socket`);
+      sending = nativeFs.sendRange(socketFd, this.#fd, header, offset, length, refuseHoles && this.#canSeekHoles);
+    } catch {
+      // Refused before anything went (out of descriptors, say): the caller sends it all its usual way.
+      return 0;
     }
+    const sent = await this.#onPool(sending);
+    return sent === SEND_RANGE_HOLE ? "hole" : sent;
   }
 
   /**
@@ -213,9 +220,11 @@ export class FileDevice implements BlockDevice {
           }
         }),
       cancel: () => {
-        if (watched >= 0) nativeFs.shutdownSocket(watched);
+        if (watched >= 0) nativeFs.stopWaiting(watched);
       },
       land: () => this.#land(pipe, offset, taken),
+      // What the pipe holds belongs to no write now: the pipe goes with it.
+      drop: () => (taken > 0 ? this.#closePipe(pipe) : this.#returnPipe(pipe)),
     };
   }
 
@@ -225,7 +234,13 @@ export class FileDevice implements BlockDevice {
       this.#returnPipe(pipe);
       return Promise.resolve();
     }
-    const written = nativeFs.drainPipe(pipe.readFd, this.#fd, offset, bytes).then(
+    if (this.#closed) {
+      this.#closePipe(pipe);
+      const refused = Promise.reject(new DeviceIoError(`write ${this.path}: the device is closed`));
+      refused.catch(() => {});
+      return refused;
+    }
+    const written = this.#onPool(nativeFs.drainPipe(pipe.readFd, this.#fd, offset, bytes)).then(
       () => this.#returnPipe(pipe),
       (err: unknown) => {
         // What the file refused is still in the pipe.
@@ -236,6 +251,16 @@ export class FileDevice implements BlockDevice {
     // A request that never gets served (its client hung up) must not leave an unhandled rejection.
     written.catch(() => {});
     return written;
+  }
+
+  /** Counts work on the pool that uses the descriptor, so that close never closes it under that work. */
+  #onPool<T>(work: Promise<T>): Promise<T> {
+    this.#poolWork++;
+    const done = (): void => {
+      if (--this.#poolWork === 0) this.#poolWorkDone?.();
+    };
+    work.then(done, done);
+    return work;
   }
 
   #makePipe(): Pipe | null {
@@ -393,6 +418,7 @@ export class FileDevice implements BlockDevice {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#poolWork > 0) await new Promise<void>((resolve) => (this.#poolWorkDone = resolve));
     for (const pipe of this.#pipes.splice(0)) this.#closePipe(pipe);
     if (!this.readOnly) await this.flush();
     await new Promise<void>((resolve, reject) => fs.close(this.#fd, (err) => (err ? reject(err) : resolve())));

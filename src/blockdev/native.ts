@@ -33,11 +33,11 @@ export interface NativeFs {
   /**
    * On the event loop: waits (SO_RCVLOWAT) until `length` more bytes have arrived on the socket, which
    * the caller does not read meanwhile, and splices them into the pipe; `done(bytes moved)` runs once
-   * (fewer if the client hung up). Returns the descriptor watched, for shutdownSocket.
+   * (fewer if the client hung up, the pipe filled, or stopWaiting). Returns the descriptor watched, for stopWaiting.
    */
   spliceWhenArrived(socketFd: number, pipeWriteFd: number, length: number, done: (moved: number) => void): number;
-  /** Shuts a socket's input down: a spliceWhenArrived wait on it ends. */
-  shutdownSocket(fd: number): void;
+  /** Ends a spliceWhenArrived wait at once: its callback runs before this returns. */
+  stopWaiting(watchFd: number): void;
 }
 
 export const SEND_RANGE_HOLE = -2;

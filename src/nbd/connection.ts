@@ -85,6 +85,8 @@ export class Connection {
   /** An empty write is out, to tell when the socket has been flushed for a claimant. */
   #flushing = false;
   readonly #waiting: Array<{ buffers: Buffer[]; sent: (() => void) | undefined }> = [];
+  /** Bytes of the replies in #waiting: they count against maxQueuedReplyBytes like those the socket holds. */
+  #waitingBytes = 0;
   /** Who waits for the last request in flight to finish (drain and close may both). */
   #idle: Array<() => void> = [];
   readonly closed: Promise<void>;
@@ -140,7 +142,8 @@ export class Connection {
   async #hangUp(): Promise<void> {
     this.#phase = "draining";
     const timer = setTimeout(() => this.#socket.destroy(), DRAIN_CLOSE_TIMEOUT_MS);
-    // Input is dropped from now on, a WRITE's data waited for included.
+    // Input is dropped from now on, a WRITE's data waited for included. The
+    // wait ends here and now, so that the socket has one reader from here on.
     this.#receipt?.cancel();
     this.#paused = false;
     this.#socket.resume();
@@ -264,9 +267,10 @@ export class Connection {
     this.#socket.pause();
     void receipt.rest().then((taken) => {
       this.#receipt = null;
+      // Hanging up, the request is not served: its data is not written either.
+      if (this.#phase !== "transmission") return receipt.drop();
       req.received = taken;
       req.landed = receipt.land();
-      if (this.#phase !== "transmission") return;
       try {
         this.#requests.received();
       } catch (err) {
@@ -290,8 +294,11 @@ export class Connection {
   #write(buffers: Buffer[], sent?: () => void): void {
     // While a direct send has the socket or waits for it, replies queue: they
     // would keep the socket from ever being flushed for it.
-    if (this.#claimed || this.#claimants.length > 0) this.#waiting.push({ buffers, sent });
-    else this.#put(buffers, sent);
+    if (this.#claimed || this.#claimants.length > 0) {
+      this.#waiting.push({ buffers, sent });
+      for (const b of buffers) this.#waitingBytes += b.length;
+      if (this.#queuedReplyBytes() >= this.#limits.maxQueuedReplyBytes) this.#pause();
+    } else this.#put(buffers, sent);
   }
 
   #put(buffers: Buffer[], sent?: () => void): void {
@@ -308,7 +315,11 @@ export class Connection {
       setImmediate(this.#uncork);
     }
     for (let i = 0; i < buffers.length; i++) this.#socket.write(buffers[i]!, i === buffers.length - 1 && sent ? () => sent() : undefined);
-    if (this.#socket.writableLength >= this.#limits.maxQueuedReplyBytes) this.#pause();
+    if (this.#queuedReplyBytes() >= this.#limits.maxQueuedReplyBytes) this.#pause();
+  }
+
+  #queuedReplyBytes(): number {
+    return this.#socket.writableLength + this.#waitingBytes;
   }
 
   /**
@@ -354,6 +365,7 @@ export class Connection {
   #releaseSocket(rest: Buffer[], sent: (() => void) | undefined, broken: unknown): void {
     this.#claimed = false;
     const waiting = this.#waiting.splice(0);
+    this.#waitingBytes = 0;
     if (broken !== undefined) {
       // Part of a reply may be in the stream: nothing after it would parse.
       this.#log.warn({ conn: this.id, export: this.#exp?.name, err: broken instanceof Error ? broken.message : String(broken) }, "closing connection: a direct send failed");
@@ -385,7 +397,7 @@ export class Connection {
 
   #maybeResume(): void {
     if (!this.#paused) return;
-    if (this.#socket.writableLength * 2 > this.#limits.maxQueuedReplyBytes) return;
+    if (this.#queuedReplyBytes() * 2 > this.#limits.maxQueuedReplyBytes) return;
     if (this.#phase === "handshake") {
       this.#paused = false;
       this.#socket.resume();

@@ -209,7 +209,8 @@ export class Transmission {
       sink.releaseSocket!([], undefined, err);
       return true;
     }
-    if (sent === "hole") {
+    if (sent === "hole" || sent === 0) {
+      // Nothing went (a hole to show, or the socket full): the usual way, which also answers a failed read with an error.
       sink.releaseSocket!([]);
       return false;
     }

@@ -187,6 +187,26 @@ describe("NBD server: big reads and writes straight between file and socket", ()
     }
   });
 
+  it("a big write whose data arrives in packets of a real network's size lands whole (a pipe fills by pieces, not bytes)", async () => {
+    const c = await session(false);
+    c.socket.setNoDelay(true);
+    await writeBoth(c, 20 * MiB, pattern(MiB, 450)); // the next header is then read alone
+    const offset = 31 * MiB + 512;
+    const data = pattern(MiB, 451);
+    const bytes = encodeRequest({ type: CMD.WRITE, cookie: 76n, offset, data });
+    const reply = c.expect(76n, CMD.WRITE, MiB);
+    c.write(bytes.subarray(0, 28 + 1448));
+    await delay(20);
+    // One segment a turn: each one is its own piece in the pipe, as from a NIC with a 1500-byte MTU.
+    for (let at = 28 + 1448; at < bytes.length; at += 1448) {
+      c.write(bytes.subarray(at, Math.min(bytes.length, at + 1448)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal((await reply).errno, 0);
+    data.copy(content, offset);
+    assert.ok((await c.readBytes(offset, MiB)).equals(data));
+  });
+
   it("a client that hangs up in the middle of a big write's data harms nobody else", async () => {
     const c = await session(true);
     await writeBoth(c, 20 * MiB, pattern(MiB, 700));
@@ -214,6 +234,12 @@ describe("NBD server: big reads and writes straight between file and socket", ()
     await delay(30);
     await own.close();
     await c.closed;
+    // The write was never answered, so none of it was written.
+    const fd = fs.openSync(path.join(dir, "disk.raw"), "r");
+    const held = Buffer.alloc(MiB);
+    fs.readSync(fd, held, 0, MiB, 23 * MiB);
+    fs.closeSync(fd);
+    assert.ok(held.equals(content.subarray(23 * MiB, 24 * MiB)));
   });
 
   it("a big write past the end or to a read-only export lands nowhere, and the connection goes on", async () => {
