@@ -10,7 +10,7 @@
  * data, CPU per GiB on each side, an initial sync against nbdcopy between two
  * nbdkit servers, and a bitmap sync after a link cut.
  *
- *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 60] [--only tls,ratio,rpo,wire,initial,cut] [--jobs seq,rand] [--profile DIR]
+ *   node dist/bench/replication.js [--rounds 3] [--seconds 5] [--size-mib 1024] [--cut-seconds 60] [--only tls,ratio,rpo,wire,initial,cut] [--jobs seq,rand] [--profile DIR] [--recovery-root DIR]
  *
  * With --profile, each ratio job's first replicating run is CPU-profiled in both
  * appliances (after the warm-up): DIR/<job>-<role>.cpuprofile, for Chrome DevTools.
@@ -28,6 +28,7 @@ import tls from "node:tls";
 import { promisify } from "node:util";
 import { FileDevice, type BlockDevice } from "../src/blockdev/index.js";
 import { Journal } from "../src/journal/index.js";
+import { tuneProcess } from "../src/cli/process-tuning.js";
 import { NbdServer, StaticExports } from "../src/nbd/index.js";
 import { ProtectedGroup, Receiver, Sender, generateIdentity, journalStore, loadIdentity, type SiteIdentity } from "../src/replication/index.js";
 import { tlsOptions } from "../src/replication/site-identity.js";
@@ -45,6 +46,8 @@ const str = (name: string, fallback: string) => {
 };
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+/** Where the recovery site keeps its data when not beside the protected site's (--recovery-root DIR). */
+const RECOVERY_ROOT = str("recovery-root", "") === "" ? "" : fs.mkdtempSync(path.join(str("recovery-root", ""), "lifeline-bench-recv-"));
 
 // ---------------------------------------------------------------- children
 
@@ -223,12 +226,14 @@ interface Pair {
 }
 
 async function startPair(work: string, ids: string, replicate: boolean, sizeMiB: number, extra: string[] = []): Promise<Pair> {
+  // With --recovery-root, the recovery site's data lives on another file system (as on another machine).
+  const recvDir = RECOVERY_ROOT === "" ? path.join(work, "recv") : path.join(RECOVERY_ROOT, path.basename(work));
   fs.mkdirSync(path.join(work, "prod"), { recursive: true });
-  fs.mkdirSync(path.join(work, "recv"), { recursive: true });
+  fs.mkdirSync(recvDir, { recursive: true });
   let recv: Child | undefined;
   let recvPort = 0;
   if (replicate) {
-    recv = startChild("receiver", ["--dir", path.join(work, "recv"), "--ids", ids, "--size-mib", String(sizeMiB)]);
+    recv = startChild("receiver", ["--dir", recvDir, "--ids", ids, "--size-mib", String(sizeMiB)]);
     recvPort = (await recv.ask("ready")).port as number;
   }
   const port = await freePort();
@@ -241,6 +246,7 @@ async function startPair(work: string, ids: string, replicate: boolean, sizeMiB:
     async stop() {
       await prot.stop();
       await recv?.stop();
+      if (RECOVERY_ROOT !== "") fs.rmSync(recvDir, { recursive: true, force: true });
     },
   };
 }
@@ -325,6 +331,7 @@ async function main(): Promise<void> {
     if (only.includes("cut")) await cutAndResync(root, ids, opt("cut-seconds", 60), results, rows);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
+    if (RECOVERY_ROOT !== "") fs.rmSync(RECOVERY_ROOT, { recursive: true, force: true });
   }
   console.log();
   printTable(["measure", "value", "unit", "note"], rows);
@@ -580,6 +587,8 @@ async function cutAndResync(root: string, ids: string, cutSeconds: number, resul
 }
 
 const role = args[0];
+// The appliances run as the site daemon runs them.
+if (role === "protected" || role === "receiver") tuneProcess();
 if (role === "protected") await protectedChild();
 else if (role === "receiver") await receiverChild();
 else if (role === "tls-sink") await tlsSinkChild();

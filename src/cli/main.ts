@@ -4,6 +4,9 @@ import { registerNbdCommands } from "./nbd.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerJournalCommands } from "./journal.js";
 import { registerSiteCommands } from "./site.js";
+import { tuneProcess } from "./process-tuning.js";
+
+tuneProcess();
 
 const program = new Command("lifeline")
   .description("Lifeline: continuous data protection and disaster recovery for virtual machines")
