@@ -1,10 +1,14 @@
 /**
  * `npm run bench:nbd`: the same fio jobs against `lifeline nbd serve` and
  * nbdkit's file plugin, each on a file of the same size and fill, run
- * alternately (A, B, A, B) so that drift on this machine hits both alike.
+ * alternately, each server first in every other round (A B, B A, A B), so
+ * that drift on this machine hits both alike. Every timed run starts after a
+ * `sync`: a write job leaves up to the whole file dirty, and its writeback
+ * would otherwise fall in whatever run comes next.
  *
  *   node dist/bench/nbd.js [--seconds 10] [--rounds 3] [--size-mib 1024] [--only "qd1"]
  */
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -63,7 +67,9 @@ async function main(): Promise<void> {
     }
     for (const job of jobs) {
       for (let round = 0; round < rounds; round++) {
-        for (const s of Object.values(servers)) {
+        const order = round % 2 === 0 ? [servers.lifeline, servers.nbdkit] : [servers.nbdkit, servers.lifeline];
+        for (const s of order) {
+          execFileSync("sync");
           const stopSampling = s.name === "lifeline" ? sampleRss(s.child.pid!) : null;
           const r = await fio(s.uri, [...job.args, `--size=${sizeMiB}M`, `--runtime=${seconds}`, "--time_based", "--ramp_time=1"]);
           if (stopSampling) peakRss.push(stopSampling());

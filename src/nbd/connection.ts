@@ -379,6 +379,8 @@ export class Connection {
     else sent?.();
     for (const w of waiting) this.#put(w.buffers, w.sent);
     this.#grant();
+    // Paused for the replies that waited, reading may go on now that the socket holds them.
+    this.#maybeResume();
   }
 
   readonly #uncork = (): void => {
