@@ -14,6 +14,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import fc from "fast-check";
 import { NbdServer, StaticExports, type Logger } from "../../src/nbd/index.js";
 import { FileDevice } from "../../src/blockdev/index.js";
 import { CHUNK, CMD, CMDFLAG, E, RawClient, assembleRead, encodeRequest, pattern } from "./client.js";
@@ -205,6 +206,54 @@ describe("NBD server: big reads and writes straight between file and socket", ()
     assert.equal((await reply).errno, 0);
     data.copy(content, offset);
     assert.ok((await c.readBytes(offset, MiB)).equals(data));
+  });
+
+  it("big writes whose bytes arrive cut anywhere, between small requests, land exactly (property)", async () => {
+    const c = await session(true);
+    c.socket.setNoDelay(true);
+    const region = { offset: 48 * MiB, length: 8 * MiB };
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("big" as const), at: fc.integer({ min: 0, max: region.length - MiB }), length: fc.integer({ min: 256 * 1024, max: MiB }), cuts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 }), pauseMs: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ kind: fc.constant("small" as const), at: fc.integer({ min: 0, max: region.length - 8192 }), length: fc.integer({ min: 1, max: 8192 }) }),
+    );
+    let cookie = 1000n;
+    const run = async (ops: Array<{ kind: "big"; at: number; length: number; cuts: number[]; pauseMs: number } | { kind: "small"; at: number; length: number }>) => {
+      const replies: Array<Promise<{ errno: number }>> = [];
+      const inFlight: Array<{ offset: number; end: number; reply: Promise<unknown> }> = [];
+      for (const o of ops) {
+        const offset = region.offset + o.at;
+        // Writes in flight at once may land in any order (NBD): one that overlaps waits for those before it.
+        for (const f of inFlight) if (f.offset < offset + o.length && offset < f.end) await f.reply;
+        const data = pattern(o.length, Number(cookie % 251n));
+        const bytes = encodeRequest({ type: CMD.WRITE, cookie: ++cookie, offset, data });
+        const reply = c.expect(cookie, CMD.WRITE, o.length);
+        replies.push(reply);
+        inFlight.push({ offset, end: offset + o.length, reply });
+        data.copy(content, offset);
+        if (o.kind === "small") {
+          c.write(bytes);
+          continue;
+        }
+        // The header and the data in pieces, with pauses between, as a slow or busy network delivers them.
+        const points = [...new Set(o.cuts.map((f) => Math.floor(f * bytes.length)))].filter((p) => p > 0 && p < bytes.length).sort((a, b) => a - b);
+        let from = 0;
+        for (const p of [...points, bytes.length]) {
+          c.write(bytes.subarray(from, p));
+          from = p;
+          if (p < bytes.length) await delay(o.pauseMs);
+        }
+      }
+      for (const r of await Promise.all(replies)) assert.equal(r.errno, 0);
+      const got = await c.readBytes(region.offset, region.length);
+      assert.ok(got.equals(content.subarray(region.offset, region.offset + region.length)), "the region holds every write, in order");
+    };
+    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), run), {
+      seed: 20261204,
+      numRuns: Number(process.env.DIRECT_RUNS ?? 40),
+      reporter: (out) => {
+        if (out.failed) throw new Error(`direct writes property failed (seed 20261204)\n${fc.defaultReportMessage(out)}\n${String(out.errorInstance)}`);
+      },
+    });
   });
 
   it("a client that hangs up in the middle of a big write's data harms nobody else", async () => {
