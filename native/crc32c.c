@@ -13,7 +13,7 @@
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 #endif
-#include <node_api.h>
+#include "crc32c.h"
 
 #define POLY 0x82f63b78u /* reflected */
 
@@ -87,17 +87,14 @@ static napi_value js_crc32c(napi_env env, napi_callback_info info) { return run(
 /* The same by the table, whatever the CPU: for tests. */
 static napi_value js_crc32c_table(napi_env env, napi_callback_info info) { return run(env, info, 1); }
 
-static napi_value init(napi_env env, napi_value exports) {
+napi_status crc32c_define(napi_env env, napi_value exports) {
   init_tables();
   napi_value hw;
   napi_get_boolean(env, hardware, &hw);
   napi_property_descriptor props[] = {
     {"crc32c", NULL, js_crc32c, NULL, NULL, NULL, napi_default, NULL},
     {"crc32cTable", NULL, js_crc32c_table, NULL, NULL, NULL, napi_default, NULL},
-    {"hardware", NULL, NULL, NULL, NULL, hw, napi_default, NULL},
+    {"crc32cHardware", NULL, NULL, NULL, NULL, hw, napi_default, NULL},
   };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }
-
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
+#include "crc32c.h"
 
 enum op { OP_PUNCH, OP_ZERO, OP_SEEK_DATA, OP_SEEK_HOLE, OP_SEEK_END, OP_SEND_RANGE, OP_DRAIN_PIPE };
 
@@ -582,6 +583,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"stopWaiting", NULL, stop_waiting, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  crc32c_define(env, exports);
   return exports;
 }
 

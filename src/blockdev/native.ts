@@ -2,9 +2,7 @@
  * The native helpers (native/lifeline_fs.c): hole punching, zeroing and
  * SEEK_DATA/SEEK_HOLE, sendfile and splice, which Node's fs does not offer. Built by `npm install`.
  */
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
+import { addon } from "../native/index.js";
 
 export interface NativeFs {
   punchHole(fd: number, offset: number, length: number): Promise<number>;
@@ -42,16 +40,4 @@ export interface NativeFs {
 
 export const SEND_RANGE_HOLE = -2;
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-
-function load(): NativeFs {
-  const require = createRequire(import.meta.url);
-  const file = path.join(root, "native/build/Release/lifeline_fs.node");
-  try {
-    return require(file) as NativeFs;
-  } catch (cause) {
-    throw new Error(`the native helper ${file} is missing or broken; run "npm install" (it builds it with node-gyp)`, { cause });
-  }
-}
-
-export const nativeFs: NativeFs = load();
+export const nativeFs = addon as NativeFs;

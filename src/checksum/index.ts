@@ -1,14 +1,12 @@
 /**
  * crc32c (Castagnoli), the checksum of every Lifeline file format and frame.
- * From the native helper (native/crc32c.c, built by `npm install`): the CPU's
+ * From our native addon (native/crc32c.c, built by `npm install`): the CPU's
  * own instruction, 1.3 to 2 times the speed of @node-rs/crc32 on these
  * machines, and less than half its cost a call for a small header. At 1 MiB
  * a replicated write is checked three or four times on its way, so this is a
  * good part of replication's CPU.
  */
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
+import { addon } from "../native/index.js";
 
 interface Crc32cAddon {
   /** The checksum of `data`; `previous`, a checksum of what came before it, continues it. */
@@ -16,21 +14,12 @@ interface Crc32cAddon {
   /** The same by the table, whatever the CPU. */
   crc32cTable(data: Uint8Array, previous?: number): number;
   /** Whether the CPU's instruction is used (else the table). */
-  hardware: boolean;
+  crc32cHardware: boolean;
 }
 
-function load(): Crc32cAddon {
-  const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..", "native/build/Release/lifeline_crc32c.node");
-  try {
-    return createRequire(import.meta.url)(file) as Crc32cAddon;
-  } catch (cause) {
-    throw new Error(`the native helper ${file} is missing or broken; run "npm install" (it builds it with node-gyp)`, { cause });
-  }
-}
+const native = addon as Crc32cAddon;
 
-const addon = load();
-
-export const crc32c: (data: Uint8Array, previous?: number) => number = addon.crc32c;
+export const crc32c: (data: Uint8Array, previous?: number) => number = native.crc32c;
 /** The table's way, which CPUs without SSE4.2 take: for tests. */
-export const crc32cTable: (data: Uint8Array, previous?: number) => number = addon.crc32cTable;
-export const crc32cHardware: boolean = addon.hardware;
+export const crc32cTable: (data: Uint8Array, previous?: number) => number = native.crc32cTable;
+export const crc32cHardware: boolean = native.crc32cHardware;
